@@ -1,0 +1,1 @@
+"""Ray actors hosting the engines: ``NamespaceActor`` and ``CoordinatorActor``."""

@@ -1,0 +1,152 @@
+"""Record and chunk codec: msgpack records, lz4 above a size, a leading format byte, a hash.
+
+A *record* is the canonical msgpack array of one journal event (see ``journal.records``). It is
+stored as::
+
+    format byte | blake2b-256 of the canonical bytes | body
+
+where the body is the canonical bytes, lz4-block-compressed when they exceed
+``compress_min_bytes``. The format byte holds the codec version in its high nibble and flags
+(compressed, encrypted) in its low nibble, so encryption and new fields need no migration.
+The hash covers the canonical bytes, never the compressed ones, so the chain verifies the same
+whatever codec options a store used.
+
+A *chunk* is several records in one RocksDB value (one group commit writes one chunk, or a few
+for very large commits): a header with the record count and the end offset of every record,
+then the records. Offsets make any record of a chunk reachable without parsing the others.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+from typing import Any
+
+import lz4.block
+import msgpack
+
+from journal.errors import CorruptionError, ValidationError
+
+RECORD_VERSION = 0x10
+FLAG_LZ4 = 0x01
+FLAG_ENCRYPTED = 0x02  # reserved for encryption at rest
+HASH_BYTES = 32
+ZERO_HASH = b"\0" * HASH_BYTES
+CHUNK_VERSION = 1
+_CHUNK_HEAD = struct.Struct(">BI")
+
+# msgpack extension code for a value embedded as its own msgpack bytes. Projections keep user
+# values as these bytes (compact, immune to callers mutating what they got back), and folding a
+# record then never decodes the values it only stores.
+EXT_PACKED = 1
+
+
+def blake(data: bytes) -> bytes:
+    """The 32-byte BLAKE2b digest swarmlog uses for records, chains and snapshots."""
+    return hashlib.blake2b(data, digest_size=HASH_BYTES).digest()
+
+
+def packed(value_bytes: bytes) -> msgpack.ExtType:
+    """Wrap already-packed msgpack bytes so they embed as one value inside a record."""
+    return msgpack.ExtType(EXT_PACKED, value_bytes)
+
+
+def _ext_raw(code: int, data: bytes) -> Any:
+    return data if code == EXT_PACKED else msgpack.ExtType(code, data)
+
+
+def _ext_value(code: int, data: bytes) -> Any:
+    if code == EXT_PACKED:
+        return msgpack.unpackb(data, ext_hook=_ext_value, strict_map_key=False)
+    return msgpack.ExtType(code, data)
+
+
+def unpack_raw(data: bytes) -> Any:
+    """Decode msgpack, leaving embedded values as their packed bytes (the fold's view)."""
+    return msgpack.unpackb(data, ext_hook=_ext_raw, strict_map_key=False)
+
+
+def unpack_value(data: bytes) -> Any:
+    """Decode msgpack, decoding embedded values too (what callers see)."""
+    return msgpack.unpackb(data, ext_hook=_ext_value, strict_map_key=False)
+
+
+def pack_value(value: Any, *, what: str = "value") -> bytes:
+    """Encode a caller's value; anything msgpack cannot encode raises ``ValidationError``."""
+    try:
+        return msgpack.packb(value, use_bin_type=True)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise ValidationError(
+            f"{what} cannot be stored: {exc}. Use None, bool, int (64-bit), float, str, bytes, "
+            "and lists/tuples/dicts of those."
+        ) from None
+
+
+class RecordCodec:
+    """Turns canonical record bytes into stored bytes and back. One per journal."""
+
+    __slots__ = ("compress_min_bytes",)
+
+    def __init__(self, compress_min_bytes: int = 512):
+        self.compress_min_bytes = compress_min_bytes
+
+    def seal(self, canonical: bytes, digest: bytes) -> bytes:
+        """Stored form of one record whose canonical bytes hash to ``digest``."""
+        if len(canonical) >= self.compress_min_bytes:
+            return bytes((RECORD_VERSION | FLAG_LZ4,)) + digest + lz4.block.compress(canonical)
+        return bytes((RECORD_VERSION,)) + digest + canonical
+
+    @staticmethod
+    def open(stored: bytes | memoryview, seq: int) -> tuple[bytes, bytes]:
+        """``(digest, canonical)`` of a stored record; raises ``CorruptionError`` when its bytes
+        do not decompress or do not hash to the digest stored beside them."""
+        if len(stored) < 1 + HASH_BYTES:
+            raise CorruptionError(f"record {seq} is truncated ({len(stored)} bytes)")
+        head = stored[0]
+        digest = bytes(stored[1 : 1 + HASH_BYTES])
+        body = stored[1 + HASH_BYTES :]
+        if head & 0xF0 != RECORD_VERSION or head & ~(0xF0 | FLAG_LZ4) & 0xFF:
+            raise CorruptionError(f"record {seq} has an unknown format byte 0x{head:02x}")
+        if head & FLAG_LZ4:
+            try:
+                canonical = lz4.block.decompress(body)
+            except lz4.block.LZ4BlockError:
+                raise CorruptionError(f"record {seq} does not decompress") from None
+        else:
+            canonical = bytes(body)
+        if blake(canonical) != digest:
+            raise CorruptionError(f"record {seq} does not match its hash")
+        return digest, canonical
+
+
+def build_chunk(stored_records: list[bytes]) -> bytes:
+    """One RocksDB value holding ``stored_records`` in order."""
+    ends = []
+    total = 0
+    for record in stored_records:
+        total += len(record)
+        ends.append(total)
+    n = len(stored_records)
+    return b"".join((_CHUNK_HEAD.pack(CHUNK_VERSION, n), struct.pack(f">{n}I", *ends), *stored_records))
+
+
+def split_chunk(chunk: bytes, first_seq: int) -> list[memoryview]:
+    """The stored records of a chunk, in order; ``CorruptionError`` when its frame is broken."""
+    view = memoryview(chunk)
+    if len(view) < _CHUNK_HEAD.size:
+        raise CorruptionError(f"chunk at {first_seq} is truncated")
+    version, n = _CHUNK_HEAD.unpack_from(view)
+    body_start = _CHUNK_HEAD.size + 4 * n
+    if version != CHUNK_VERSION or body_start > len(view):
+        raise CorruptionError(f"chunk at {first_seq} has a broken header")
+    ends = struct.unpack_from(f">{n}I", view, _CHUNK_HEAD.size)
+    if n and body_start + ends[-1] != len(view):
+        raise CorruptionError(f"chunk at {first_seq} has a broken frame")
+    out = []
+    start = 0
+    for i, end in enumerate(ends):
+        if end < start:
+            raise CorruptionError(f"record {first_seq + i} has a broken frame")
+        out.append(view[body_start + start : body_start + end])
+        start = end
+    return out

@@ -1,0 +1,62 @@
+"""swarmlog: an event-sourced memory substrate for AI agent swarms.
+
+Every change an agent makes is appended to a durable, hash-chained journal; every read is
+answered from projections folded from that journal. Start with ``swarmlog.open_local(path)``
+(in process) — the handles it returns are documented in ``swarmlog.handles``.
+"""
+
+from __future__ import annotations
+
+from journal.errors import (
+    ConflictError,
+    CorruptionError,
+    LeaseError,
+    NamespaceUnavailable,
+    NonDeterminismError,
+    NotFoundError,
+    PermissionDenied,
+    ProjectionError,
+    StaleFencingToken,
+    SwarmlogError,
+    ValidationError,
+)
+from journal.hlc import to_datetime
+from journal.records import Event
+from journal.settings import Settings
+from journal.verify import VerifyReport
+from projections.kv import Entry
+from projections.runs import RunInfo
+from projections.traces import TRACE_KINDS, Trace
+from swarmlog.handles import Batch, Memory, Namespace, Pending, Run, View
+from swarmlog.local import open_local
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "TRACE_KINDS",
+    "Batch",
+    "ConflictError",
+    "CorruptionError",
+    "Entry",
+    "Event",
+    "LeaseError",
+    "Memory",
+    "Namespace",
+    "NamespaceUnavailable",
+    "NonDeterminismError",
+    "NotFoundError",
+    "Pending",
+    "PermissionDenied",
+    "ProjectionError",
+    "Run",
+    "RunInfo",
+    "Settings",
+    "StaleFencingToken",
+    "SwarmlogError",
+    "Trace",
+    "ValidationError",
+    "VerifyReport",
+    "View",
+    "open_local",
+    "to_datetime",
+]
