@@ -27,6 +27,7 @@ from journal.verify import VerifyReport
 from projections.kv import Entry
 from projections.runs import RunInfo
 from projections.traces import TRACE_KINDS, Trace
+from swarmlog.connect import connect, connect_async
 from swarmlog.handles import Batch, Memory, Namespace, Pending, Run, View
 from swarmlog.local import open_local
 
@@ -57,6 +58,8 @@ __all__ = [
     "ValidationError",
     "VerifyReport",
     "View",
+    "connect",
+    "connect_async",
     "open_local",
     "to_datetime",
 ]

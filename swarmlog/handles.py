@@ -61,14 +61,27 @@ class Memory:
         return self._backend.namespaces()
 
     def close(self) -> Any:
-        """Close every namespace (a snapshot is written where new events exist)."""
+        """Let go of the store. In process: close every namespace (each writes a snapshot of
+        what is new). On Ray: forget the actor handles; the actors keep serving others."""
         return self._backend.close()
+
+    def shutdown(self) -> Any:
+        """Close every namespace of this store for everyone (on Ray: stop its actors)."""
+        return getattr(self._backend, "shutdown", self._backend.close)()
 
     def __enter__(self) -> Memory:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    async def __aenter__(self) -> Memory:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        result = self.close()
+        if hasattr(result, "__await__"):
+            await result
 
     def __repr__(self) -> str:
         return f"<swarmlog.Memory {self._backend!r}>"

@@ -20,3 +20,49 @@ def mem(store_path):
 @pytest.fixture
 def ns(mem):
     return mem.namespace("acme/support")
+
+
+# -- Ray ---------------------------------------------------------------------------------------
+# One local Ray instance for the whole session (starting one takes seconds). Tests that need
+# their own multi-node cluster shut it down and the next Ray test starts it again.
+
+RAY_INIT = {
+    "address": "local",
+    "num_cpus": 2,
+    "include_dashboard": False,
+    "log_to_driver": False,
+    "object_store_memory": 150 * 1024 * 1024,
+}
+
+
+def ensure_ray_session():
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(**RAY_INIT)
+    return ray
+
+
+@pytest.fixture
+def ray_session():
+    return ensure_ray_session()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _shutdown_ray_at_exit():
+    yield
+    import sys
+
+    if "ray" in sys.modules:
+        import ray
+
+        if ray.is_initialized():
+            ray.shutdown()
+
+
+@pytest.fixture
+def ray_mem(ray_session, store_path):
+    """A store served by Ray actors; its actors are stopped after the test."""
+    m = swarmlog.connect(store_path)
+    yield m
+    m.shutdown()

@@ -1,0 +1,266 @@
+"""The Ray backends: the same handle calls, answered by ``NamespaceActor``s on a Ray cluster.
+
+``RayBackend`` blocks on each call (``ray.get``); ``AsyncRayBackend`` returns awaitables and
+coalesces concurrent writes of many coroutines into one actor call per namespace — while one
+call is in flight, later writes wait and go together in the next, like a Kafka producer with
+an adaptive linger — so a swarm of coroutines doing single puts gets close to batch throughput,
+and a lone writer never waits for a timer.
+
+Every write gets a write id before it leaves the client, so that when Ray re-executes a call on
+a restarted actor the journal's idempotency index answers it and nothing is appended twice.
+Ray errors are translated here, at the boundary, into ``NamespaceUnavailable``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import threading
+import uuid
+from typing import Any
+from urllib.parse import unquote
+
+import msgspec
+import ray
+from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
+
+from actors.namespace_actor import NamespaceActor
+from actors.naming import RAY_NAMESPACE, is_deployment_actor, namespace_actor_name
+from journal.errors import NamespaceUnavailable, SwarmlogError
+from journal.settings import Settings
+from swarmlog.local import namespace_dir
+
+_RemoteNamespace = ray.remote(NamespaceActor)
+
+
+def translate_error(namespace: str, exc: BaseException, timeout_s: float | None = None) -> BaseException:
+    """The swarmlog error a caller should see for a Ray (or asyncio) failure of a call."""
+    if isinstance(exc, SwarmlogError):
+        return exc
+    if isinstance(exc, RayTaskError):
+        cause = getattr(exc, "cause", None)
+        if isinstance(cause, SwarmlogError):
+            return cause
+        return SwarmlogError(f"namespace {namespace!r}: the actor failed unexpectedly: {cause or exc!r}")
+    if isinstance(exc, GetTimeoutError | asyncio.TimeoutError | TimeoutError):
+        return NamespaceUnavailable(
+            f"namespace {namespace!r} did not answer within {timeout_s} s; its actor may be restarting "
+            "or overloaded. Retry (writes are idempotent), or raise timeout_s in connect()."
+        )
+    if isinstance(exc, RayActorError):
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        return NamespaceUnavailable(
+            f"namespace {namespace!r} is unavailable: its actor died and could not be restarted "
+            f"({type(exc).__name__}: {lines[-1] if lines else 'no detail'}). Check that its data "
+            "directory is sound and reachable from the cluster (`ray status`, the actor logs, "
+            "`swarmlog verify`), then call again: a new actor is started on the next call."
+        )
+    return exc
+
+
+class RayBackend:
+    """Blocking transport: one actor call per handle call."""
+
+    def __init__(
+        self,
+        root: str,
+        settings: Settings,
+        *,
+        ray_namespace: str = RAY_NAMESPACE,
+        timeout_s: float | None = 60.0,
+    ):
+        self.root = os.path.abspath(root)
+        self.settings = settings
+        self.ray_namespace = ray_namespace
+        self.timeout_s = timeout_s
+        self._actors: dict[str, Any] = {}
+        self._lock = threading.Lock()
+        self._client = uuid.uuid4().hex[:12]
+        self._counter = itertools.count(1)
+
+    def __repr__(self) -> str:
+        return f"ray {self.root!r} (Ray namespace {self.ray_namespace!r})"
+
+    # -- actors --------------------------------------------------------------------------------
+
+    def actor(self, namespace: str) -> Any:
+        """The namespace's actor handle, creating the actor if no one has (get-if-exists)."""
+        handle = self._actors.get(namespace)
+        if handle is None:
+            with self._lock:
+                handle = self._actors.get(namespace)
+                if handle is None:
+                    handle = _RemoteNamespace.options(
+                        name=namespace_actor_name(self.root, namespace),
+                        namespace=self.ray_namespace,
+                        get_if_exists=True,
+                        lifetime="detached",
+                        num_cpus=0,
+                        max_restarts=-1,
+                        max_task_retries=-1,
+                        max_concurrency=1000,
+                        scheduling_strategy="SPREAD",
+                    ).remote(namespace, namespace_dir(self.root, namespace), self.settings)
+                    self._actors[namespace] = handle
+        return handle
+
+    def _forget(self, namespace: str, exc: BaseException) -> None:
+        # A dead actor's name is free again; the next call starts a new one.
+        if isinstance(exc, RayActorError):
+            self._actors.pop(namespace, None)
+
+    def _with_write_id(self, request: Any) -> Any:
+        if request.write_id is not None:
+            return request
+        return msgspec.structs.replace(request, write_id=f"~{self._client}-{next(self._counter)}")
+
+    def _ref(self, namespace: str, method: str, args: tuple, kwargs: dict) -> Any:
+        actor = self.actor(namespace)
+        if method == "submit":
+            return actor.submit.remote(self._with_write_id(args[0]))
+        return actor.call.remote(method, args, kwargs)
+
+    # -- calls ---------------------------------------------------------------------------------
+
+    def call(self, namespace: str, method: str, args: tuple, kwargs: dict, then: Any = None) -> Any:
+        try:
+            status, value = ray.get(self._ref(namespace, method, args, kwargs), timeout=self.timeout_s)
+        except Exception as exc:
+            self._forget(namespace, exc)
+            raise translate_error(namespace, exc, self.timeout_s) from None
+        if status == "err":
+            raise value
+        return value if then is None else then(value)
+
+    def namespaces(self) -> list[str]:
+        base = os.path.join(self.root, "namespaces")
+        if not os.path.isdir(base):
+            return []
+        return sorted(unquote(d) for d in os.listdir(base) if os.path.isdir(os.path.join(base, d)))
+
+    def actor_names(self) -> list[str]:
+        """Names of this deployment's live actors on the cluster."""
+        return sorted(
+            a["name"]
+            for a in ray.util.list_named_actors(all_namespaces=True)
+            if a.get("namespace") == self.ray_namespace and is_deployment_actor(self.root, a["name"])
+        )
+
+    def close(self) -> None:
+        """Forget the actor handles; the actors keep serving other clients."""
+        self._forget_all()
+
+    def _forget_all(self) -> None:
+        with self._lock:
+            self._actors.clear()
+
+    def shutdown(self) -> None:
+        """Close every actor of this deployment (each snapshots and releases its data)."""
+        handles = []
+        for name in self.actor_names():
+            try:
+                handles.append(ray.get_actor(name, namespace=self.ray_namespace))
+            except ValueError:
+                continue
+        refs = [h.close.remote() for h in handles]
+        for h, ref in zip(handles, refs, strict=True):
+            try:
+                ray.get(ref, timeout=self.timeout_s)
+            except Exception:
+                pass  # killed below either way; its journal recovers on the next start
+            ray.kill(h, no_restart=True)
+        self._forget_all()
+
+
+class AsyncRayBackend(RayBackend):
+    """Awaitable transport with write coalescing per namespace."""
+
+    def __init__(self, *args: Any, max_batch: int = 1000, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.max_batch = max_batch
+        self._coalescers: dict[tuple[int, str], _Coalescer] = {}
+
+    def call(self, namespace: str, method: str, args: tuple, kwargs: dict, then: Any = None) -> Any:
+        if method == "submit":
+            return self._submit(namespace, args[0], then)
+        return self._call(namespace, method, args, kwargs, then)
+
+    async def _call(self, namespace: str, method: str, args: tuple, kwargs: dict, then: Any) -> Any:
+        ref = self._ref(namespace, method, args, kwargs)
+        try:
+            status, value = await asyncio.wait_for(_await_ref(ref), self.timeout_s)
+        except Exception as exc:
+            self._forget(namespace, exc)
+            raise translate_error(namespace, exc, self.timeout_s) from None
+        if status == "err":
+            raise value
+        return value if then is None else then(value)
+
+    async def _submit(self, namespace: str, request: Any, then: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        key = (id(loop), namespace)
+        coalescer = self._coalescers.get(key)
+        if coalescer is None:
+            coalescer = self._coalescers[key] = _Coalescer(self, namespace)
+        status, value = await coalescer.submit(self._with_write_id(request))
+        if status == "err":
+            raise value
+        return value if then is None else then(value)
+
+    def shutdown(self) -> Any:
+        return asyncio.to_thread(super().shutdown)
+
+    def close(self) -> Any:
+        self._forget_all()
+        return _done()
+
+    def _forget_all(self) -> None:
+        super()._forget_all()
+        self._coalescers.clear()
+
+
+async def _done() -> None:
+    return None
+
+
+async def _await_ref(ref: Any) -> Any:
+    return await ref
+
+
+class _Coalescer:
+    """Gathers concurrent writes to one namespace into ``submit_many`` calls, one in flight."""
+
+    def __init__(self, backend: AsyncRayBackend, namespace: str):
+        self.backend = backend
+        self.namespace = namespace
+        self.pending: list[tuple[Any, asyncio.Future]] = []
+        self.flushing = False
+
+    async def submit(self, request: Any) -> tuple[str, Any]:
+        fut = asyncio.get_running_loop().create_future()
+        self.pending.append((request, fut))
+        if not self.flushing:
+            self.flushing = True
+            asyncio.get_running_loop().create_task(self._flush())
+        return await fut
+
+    async def _flush(self) -> None:
+        backend = self.backend
+        try:
+            while self.pending:
+                group = self.pending[: backend.max_batch]
+                del self.pending[: backend.max_batch]
+                try:
+                    actor = backend.actor(self.namespace)
+                    ref = actor.submit_many.remote([r for r, _ in group])
+                    outcomes = await asyncio.wait_for(_await_ref(ref), backend.timeout_s)
+                except Exception as exc:
+                    backend._forget(self.namespace, exc)
+                    err = translate_error(self.namespace, exc, backend.timeout_s)
+                    outcomes = [("err", err)] * len(group)
+                for (_, fut), out in zip(group, outcomes, strict=True):
+                    if not fut.done():
+                        fut.set_result(out)
+        finally:
+            self.flushing = False
