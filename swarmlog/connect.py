@@ -18,6 +18,11 @@ from swarmlog.handles import Memory
 DEFAULT_ROOT = "swarmlog-data"
 
 
+def default_root() -> str:
+    """``$SWARMLOG_DATA`` (set on cluster nodes by cluster.yaml), else ``./swarmlog-data``."""
+    return os.environ.get("SWARMLOG_DATA") or DEFAULT_ROOT
+
+
 def _settings(durability: str | None, settings: Settings | None) -> Settings:
     if settings is None:
         return Settings(durability=durability or "process")
@@ -45,7 +50,8 @@ def connect(
     timeout_s: float | None = 60.0,
     ray_init: dict | None = None,
 ) -> Memory:
-    """A swarmlog store served by Ray actors, rooted at ``path`` (default ``./swarmlog-data``).
+    """A swarmlog store served by Ray actors, rooted at ``path`` (default ``$SWARMLOG_DATA`` or
+    ``./swarmlog-data``).
 
     Every namespace is a named, detached, restartable ``NamespaceActor`` shared by all drivers
     and jobs of the cluster; opening the same namespace twice gives the same actor.
@@ -55,7 +61,7 @@ def connect(
     from swarmlog.ray_backend import RayBackend
 
     ensure_ray(address, ray_init=ray_init)
-    root = os.path.abspath(path or DEFAULT_ROOT)
+    root = os.path.abspath(path or default_root())
     return Memory(RayBackend(root, _settings(durability, settings), timeout_s=timeout_s))
 
 
@@ -74,6 +80,6 @@ async def connect_async(
     from swarmlog.ray_backend import AsyncRayBackend
 
     await asyncio.to_thread(ensure_ray, address, ray_init=ray_init)
-    root = os.path.abspath(path or DEFAULT_ROOT)
+    root = os.path.abspath(path or default_root())
     backend = AsyncRayBackend(root, _settings(durability, settings), timeout_s=timeout_s, max_batch=max_batch)
     return Memory(backend)
