@@ -104,6 +104,7 @@ class NamespaceEngine:
         self._queue: deque[_Slot] = deque()
         self.user: dict[str, UserProjection] = {}
         self._views: OrderedDict = OrderedDict()
+        self.stats = {"commits": 0, "requests": 0}
         self.recovery_notes: list[str] = []
         try:
             self._recover()
@@ -250,15 +251,25 @@ class NamespaceEngine:
     def submit(self, request: Request) -> list:
         """Commit one request, grouped with whatever other threads submit meanwhile.
         Returns one result per operation; raises the request's error."""
-        slot = _Slot(request)
+        result = self.submit_many([request])[0]
+        if isinstance(result, BaseException):
+            raise result
+        return result
+
+    def submit_many(self, requests: list[Request]) -> list:
+        """Commit several requests, grouped with other threads' (LevelDB-style group commit):
+        the thread whose request heads the queue commits everything queued, the others wait.
+        Returns, per request, its results or the exception that refused it."""
+        slots = [_Slot(r) for r in requests]
+        if not slots:
+            return []
         cv = self._cv
         with cv:
-            self._queue.append(slot)
-            while not slot.done and self._queue[0] is not slot:
+            self._queue.extend(slots)
+            while not slots[0].done and self._queue[0] is not slots[0]:
                 cv.wait()
-            if not slot.done:
-                group = list(self._queue)
-        if not slot.done:
+            group = None if slots[0].done else list(self._queue)
+        if group is not None:
             try:
                 results = self.commit([s.request for s in group])
             except BaseException as exc:  # never leave followers waiting
@@ -269,10 +280,7 @@ class NamespaceEngine:
                     s.done = True
                     self._queue.popleft()
                 cv.notify_all()
-        result = slot.result
-        if isinstance(result, BaseException):
-            raise result
-        return result
+        return [s.result for s in slots]
 
     def commit(self, requests: list[Request]) -> list:
         """Commit a group of requests in one WriteBatch. Returns, per request, its list of
@@ -318,6 +326,8 @@ class NamespaceEngine:
                     pending[wid] = (fp, out)
                 fresh.append(len(results))
                 results.append(out)
+            self.stats["commits"] += 1
+            self.stats["requests"] += len(requests)
             if not builder.records and not builder.idem:
                 return results
             try:

@@ -69,7 +69,9 @@ class RayBackend:
         *,
         ray_namespace: str = RAY_NAMESPACE,
         timeout_s: float | None = 60.0,
+        max_concurrency: int = 32,
     ):
+        self.max_concurrency = max_concurrency
         self.root = os.path.abspath(root)
         self.settings = settings
         self.ray_namespace = ray_namespace
@@ -99,7 +101,7 @@ class RayBackend:
                         num_cpus=0,
                         max_restarts=-1,
                         max_task_retries=-1,
-                        max_concurrency=1000,
+                        max_concurrency=self.max_concurrency,
                         scheduling_strategy="SPREAD",
                     ).remote(namespace, namespace_dir(self.root, namespace), self.settings)
                     self._actors[namespace] = handle
