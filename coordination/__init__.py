@@ -1,4 +1,70 @@
-"""Coordination: compare-and-swap records, leases with fencing tokens, locks, leader election.
+"""Coordination: compare-and-swap records, leases with fencing tokens, watches — no Ray.
 
-A pure state machine (no Ray); ``actors.CoordinatorActor`` hosts it.
+``CoordinatorEngine`` is a pure, event-sourced, thread-safe state machine over its own journal;
+``actors.CoordinatorActor`` hosts one per deployment. The pieces:
+
+- ``records``: what callers get (``Record``, ``Lease``, ``LeaseStatus``).
+- ``state``: the fold of coordinator events (no clock, no I/O).
+- ``views``: state entries turned into answers, and why a lease call is refused.
+- ``validate``: argument checks, usable client-side before a remote call.
+- ``recovery``: snapshot + journal tail on open.
+- ``core`` / ``engine``: the locked write path, and the calls on top of it.
+
+Fencing tokens come from ONE counter shared by all leases (not one per lease): a token then
+names a grant uniquely, "newer grant" means "larger token" whatever the lease, and the single
+counter is one number to recover. A namespace keeps the newest token it has seen per lease name
+and refuses older ones.
+
+Locks and leader election are client-side logic over leases, and map onto them directly:
+
+==========================================  =====================================================
+client call                                 coordinator calls
+==========================================  =====================================================
+``lock(name, holder, ttl)`` (with-block)    ``acquire_lease("lock/" + name, holder, ttl)``; while
+                                            None, ``wait_changed(..., kind="lease")`` and retry;
+                                            renew every ttl/3 while held; ``release_lease`` on
+                                            exit. Fence writes with the lease's token.
+``campaign(name, candidate, ttl)``          ``acquire_lease("election/" + name, candidate, ttl)``
+                                            until granted (waiting as for a lock); the token is
+                                            the leader's term: it grows with every new leader.
+``leader(name)``                            ``lease_status("election/" + name).holder`` (None:
+                                            no leader now)
+``resign(lease)``                           ``release_lease(lease)``
+``observe(name)`` (leader changes)          ``wait_changed("election/" + name, revision,
+                                            timeout, kind="lease")``
+==========================================  =====================================================
+
+``lock_name`` and ``election_name`` build those lease names so every client spells them alike.
 """
+
+from __future__ import annotations
+
+from coordination.engine import ChangeHook, CoordinatorEngine, Kind
+from coordination.records import Lease, LeaseStatus, Record
+
+LOCK_PREFIX = "lock/"
+ELECTION_PREFIX = "election/"
+
+
+def lock_name(name: str) -> str:
+    """The lease name behind lock ``name``."""
+    return LOCK_PREFIX + name
+
+
+def election_name(name: str) -> str:
+    """The lease name behind election ``name``: its holder is the leader."""
+    return ELECTION_PREFIX + name
+
+
+__all__ = [
+    "ELECTION_PREFIX",
+    "LOCK_PREFIX",
+    "ChangeHook",
+    "CoordinatorEngine",
+    "Kind",
+    "Lease",
+    "LeaseStatus",
+    "Record",
+    "election_name",
+    "lock_name",
+]
