@@ -239,13 +239,14 @@ class CoordinatorCore:
         if self._closed:
             raise NamespaceUnavailable(f"coordinator {self.path} is closed; open it again")
 
-    def close(self) -> None:
-        """Snapshot what is new, release the directory and wake every waiter. Idempotent."""
+    def close(self, *, snapshot: bool = True) -> None:
+        """Snapshot what is new (unless ``snapshot=False``: the next open then replays the tail),
+        release the directory and wake every waiter, who get ``NamespaceUnavailable``. Idempotent."""
         with self._lock:
             if self._closed:
                 return
             try:
-                if self.state.seq != self._last_snapshot_seq:
+                if snapshot and self.state.seq != self._last_snapshot_seq:
                     self.snapshot()
             except Exception:
                 log.exception("coordinator %s: snapshot on close failed", self.path)
