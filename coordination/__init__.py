@@ -35,6 +35,24 @@ client call                                 coordinator calls
 ==========================================  =====================================================
 
 ``lock_name`` and ``election_name`` build those lease names so every client spells them alike.
+
+Hosting the engine (what ``actors.CoordinatorActor`` relies on):
+
+- Every public method is thread-safe (one re-entrant lock) and short, except ``wait_changed``,
+  which blocks its thread: an asyncio host never calls it on the event loop. It waits with
+  ``changed_since`` (non-blocking) plus ``on_change`` (hooks run on the writing thread, outside
+  the lock; wake futures with ``loop.call_soon_threadsafe``), and keeps one timer at
+  ``next_expiry()`` that calls ``expire_due()``, which turns lapsed leases into events (and so
+  into hook calls).
+- Writes block for one RocksDB write (plus one fsync with ``durability="fsync"``); there is no
+  group commit: concurrent calls are serialised by the lock.
+- Pass a ``write_id`` with every changing call that may be retried (Ray re-executing a call
+  after a restart): the retry gets the original answer. Without one, a retried CAS that had
+  succeeded would answer ``(False, …)`` and a retried acquire would grant a second token.
+- Recovery happens in the constructor; a second engine on an open directory raises
+  ``NamespaceUnavailable`` (RocksDB's lock), which a killed process releases.
+- Leases keep lapsing while the coordinator is down: holders cannot renew then, so a restart
+  that takes longer than a lease's ttl loses that lease (fencing keeps this safe).
 """
 
 from __future__ import annotations
