@@ -44,8 +44,9 @@ Hosting the engine (what ``actors.CoordinatorActor`` relies on):
   the lock; wake futures with ``loop.call_soon_threadsafe``), and keeps one timer at
   ``next_expiry()`` that calls ``expire_due()``, which turns lapsed leases into events (and so
   into hook calls).
-- Writes block for one RocksDB write (plus one fsync with ``durability="fsync"``); there is no
-  group commit: concurrent calls are serialised by the lock.
+- A changing call blocks its thread for one group commit: calls made meanwhile from other
+  threads share one ``WriteBatch`` and one fsync, so a threaded host (``max_concurrency > 1``,
+  or an asyncio host that runs calls in a thread pool) gets the batching for free.
 - Pass a ``write_id`` with every changing call that may be retried (Ray re-executing a call
   after a restart): the retry gets the original answer. Without one, a retried CAS that had
   succeeded would answer ``(False, …)`` and a retried acquire would grant a second token.

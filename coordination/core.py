@@ -1,13 +1,15 @@
 """``CoordinatorCore``: the event-sourced write path the coordinator's operations run on.
 
-It owns the coordinator's journal and state, one re-entrant lock, and the order of every change:
-decide under the lock, journal the events in one ``WriteBatch`` (synced with
-``durability="fsync"``), fold them, wake waiters, and only then answer — so nothing is answered
-that a restart could lose, and a failed write leaves state and chain head untouched. Recovery
-folds the newest sound snapshot plus the journal tail (``coordination.recovery``).
+It owns the coordinator's journal and state, one re-entrant lock, and the order of every change.
+Changing calls go through a group commit: the calls queued meanwhile are decided one after
+another under the lock (each folded at once, so the next sees it), their events are written in
+one ``WriteBatch`` (one sync with ``durability="fsync"``), waiters are woken, and only then are
+the callers answered. Readers take the same lock, so no one sees a change before it is durable;
+if the write fails the state is rebuilt from the journal and no call of the group is answered.
+Recovery folds the newest sound snapshot plus the journal tail (``coordination.recovery``).
 
-Hooks registered with ``on_change`` run after the lock is released, on the thread that made the
-change; they are how an asyncio host learns of changes without polling.
+Hooks registered with ``on_change`` run after the write, outside the lock, on the thread that
+led the group; they are how an asyncio host learns of changes without polling.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -28,7 +31,7 @@ from journal.codec import blake, unpack_raw, unpack_value
 from journal.errors import ConflictError, CorruptionError, NamespaceUnavailable, SwarmlogError
 from journal.hlc import HybridClock
 from journal.settings import Settings
-from journal.store import Journal
+from journal.store import CommitBuilder, Journal
 from journal.verify import VerifyReport, verify_journal
 
 log = logging.getLogger("swarmlog.coordinator")
@@ -41,6 +44,19 @@ ChangeHook = Callable[[str, str, int], None]
 
 MISSING = object()
 """What ``_idempotent`` returns for a write id it has not seen."""
+
+
+class _Slot:
+    """A call waiting in the group-commit queue."""
+
+    __slots__ = ("args", "decide", "done", "error", "result")
+
+    def __init__(self, decide: Callable, args: tuple):
+        self.decide = decide
+        self.args = args
+        self.done = False
+        self.result: Any = None
+        self.error: BaseException | None = None
 
 
 class CoordinatorCore:
@@ -59,6 +75,10 @@ class CoordinatorCore:
         self.journal = Journal(path, self.settings)
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
+        self._queue_cv = threading.Condition(threading.Lock())
+        self._queue: deque[_Slot] = deque()
+        self._builder: CommitBuilder | None = None  # the commit of the group being decided
+        self._group_idem: dict[str, tuple[bytes, bytes]] = {}  # write ids decided in that group
         self._hooks: list[ChangeHook] = []
         self._closed = False
         self.recovery_notes: list[str] = []
@@ -81,9 +101,10 @@ class CoordinatorCore:
 
     def on_change(self, hook: ChangeHook) -> Callable[[], None]:
         """Call ``hook(kind, name, revision)`` after every change (kind is ``"record"`` or
-        ``"lease"``), on the thread that made it, after it is durable and visible and outside
-        the engine's lock. Hooks must be quick and must not block; one that raises is logged.
-        Returns a function that removes the hook."""
+        ``"lease"``), once it is durable and visible, outside the engine's lock, on the thread
+        that led its group commit (before that thread's own call returns; other callers of the
+        group may get their answers first). Hooks must be quick and must not block; one that
+        raises is logged. Returns a function that removes the hook."""
         with self._lock:
             self._hooks.append(hook)
 
@@ -97,28 +118,120 @@ class CoordinatorCore:
     # -- the write path --------------------------------------------------------------------------
 
     def _mutate(self, decide: Callable, *args: Any) -> Any:
-        """Run ``decide`` under the lock, then tell the hooks (outside it) what changed."""
+        """Run ``decide(*args) -> (answer, changes)`` in a group commit and return its answer.
+
+        Calls that arrive while a commit is in flight queue up; the first of them leads the
+        next group (as in LevelDB): it decides every queued call in order under the lock —
+        each sees the effects of those before it — writes all their events in one
+        ``WriteBatch`` (one fsync), and only then hands out the answers.
+        """
+        slot = _Slot(decide, args)
+        cv = self._queue_cv
+        with cv:
+            self._queue.append(slot)
+            while not slot.done and self._queue[0] is not slot:
+                cv.wait()
+            group = None if slot.done else list(self._queue)
+        if group is not None:
+            changes: list = []
+            try:
+                changes = self._run_group(group)
+            except BaseException as exc:  # never leave followers waiting
+                for s in group:
+                    s.error = exc
+                raise
+            finally:
+                with cv:
+                    for s in group:
+                        self._queue.popleft()
+                        s.done = True
+                    cv.notify_all()
+            self._fire(changes)
+        if slot.error is not None:
+            raise slot.error
+        return slot.result
+
+    def _run_group(self, group: list[_Slot]) -> list[tuple[str, str, int]]:
+        """Decide every call of ``group``, write their events at once, and set each slot's
+        answer or error. Returns what changed, for the hooks."""
         with self._lock:
-            self._check_open()
-            result, changes = decide(*args)
-            hooks = list(self._hooks) if changes else None
-        if hooks:
-            for kind, name, revision in changes:
-                for hook in hooks:
+            if self._closed:
+                err = NamespaceUnavailable(f"coordinator {self.path} is closed; open it again")
+                for s in group:
+                    s.error = err
+                return []
+            app = self._appender
+            builder = self._builder = self.journal.builder()
+            self._group_idem = {}
+            changes: list[tuple[str, str, int]] = []
+            try:
+                for s in group:
+                    mark = builder.mark()
                     try:
-                        hook(kind, name, revision)
-                    except Exception:
-                        log.exception("coordinator change hook %r failed", hook)
-        return result
+                        s.result, slot_changes = s.decide(*s.args)
+                    except Exception as exc:
+                        if builder.mark() != mark:
+                            raise  # events were folded, then something broke: see below
+                        s.error = exc
+                        continue
+                    changes += slot_changes
+                if builder.records:
+                    app.write(builder)
+            except BaseException as exc:
+                # The state holds events of this group that are not durable: rebuild it from
+                # the journal, and answer no one (answers were decided against that state).
+                # When even that fails, close: better unavailable than answering from a state
+                # the journal does not hold.
+                try:
+                    self.state = recover(self.journal, self.recovery_notes)
+                    app.reset()
+                except Exception:
+                    log.exception("coordinator %s: cannot rebuild the state; closing", self.path)
+                    self._closed = True
+                    self._changed.notify_all()
+                err = (
+                    exc
+                    if isinstance(exc, SwarmlogError)
+                    else NamespaceUnavailable(
+                        f"coordinator {self.path}: the journal write failed ({exc}); nothing was "
+                        "acknowledged. Check the disk and retry (with the same write id)."
+                    )
+                )
+                for s in group:
+                    s.error = err
+                if not isinstance(exc, Exception):
+                    raise
+                return []
+            finally:
+                self._builder = None
+                self._group_idem = {}
+            if changes:
+                self._changed.notify_all()
+                self._maybe_snapshot()
+            return changes
+
+    def _fire(self, changes: list[tuple[str, str, int]]) -> None:
+        if not changes:
+            return
+        with self._lock:
+            hooks = list(self._hooks)
+        for kind, name, revision in changes:
+            for hook in hooks:
+                try:
+                    hook(kind, name, revision)
+                except Exception:
+                    log.exception("coordinator change hook %r failed", hook)
 
     def _commit(
         self, events: list[tuple[str, dict]], agent: str | None, write_id: str | None, fp: bytes | None
     ) -> list[tuple[str, str, int]]:
-        """Journal ``events`` in one commit, then fold them. Returns ``(kind, name, seq)`` per
-        event. Lock held. Nothing is folded (or answered) unless the write succeeded."""
+        """Add ``events`` to the group's commit and fold them, so the next call of the group
+        sees them. Returns ``(kind, name, seq)`` per event. Called by a decide function, last,
+        under the lock; the group writes (and only then answers) once every call is decided."""
         app = self._appender
-        builder = self.journal.builder()
-        written = []
+        builder = self._builder
+        mark = (builder.mark(), app.mark())
+        staged = []
         try:
             for type_, payload in events:
                 seq, _, canonical = app.emit(
@@ -131,45 +244,42 @@ class CoordinatorCore:
                     payload=payload,
                     write_id=write_id,
                 )
-                written.append((seq, canonical))
+                staged.append((seq, canonical))
         except BaseException:
-            app.reset()
+            builder.rollback(mark[0])
+            app.rollback(mark[1])
             raise
         if write_id is not None:
-            first, last = written[0][0], written[-1][0]
+            first, last = staged[0][0], staged[-1][0]
             builder.add_idem(write_id, msgpack.packb([first, last, fp, None], use_bin_type=True))
-        try:
-            app.write(builder)
-        except SwarmlogError:
-            raise
-        except Exception as exc:
-            raise NamespaceUnavailable(
-                f"coordinator {self.path}: the journal write failed ({exc}); nothing was "
-                "acknowledged. Check the disk and retry (with the same write id)."
-            ) from exc
+            self._group_idem[write_id] = (fp, staged[0][1])
         changes = []
-        for seq, canonical in written:
+        for seq, canonical in staged:
             kind, name = self.state.apply(unpack_raw(canonical))
             changes.append((kind, name, seq))
-        self._changed.notify_all()
-        self._maybe_snapshot()
         return changes
 
     def _idempotent(self, write_id: str | None, fp: bytes) -> Any:
         """The original answer of a call already made with ``write_id``, else ``MISSING``."""
         if write_id is None:
             return MISSING
-        known = self.journal.idem_get(write_id)
-        if known is None:
-            return MISSING
-        first, _last, stored_fp, _ = msgpack.unpackb(known)
+        pending = self._group_idem.get(write_id)
+        if pending is not None:
+            stored_fp, canonical = pending
+        else:
+            known = self.journal.idem_get(write_id)
+            if known is None:
+                return MISSING
+            first, _last, stored_fp, _ = msgpack.unpackb(known)
+            canonical = None
         if stored_fp != fp:
             raise ConflictError(
                 f"write id {write_id!r} was already used for a different coordinator call; "
                 "use a fresh write id for every distinct call",
                 key=write_id,
             )
-        _, canonical = self.journal.canonical(first)
+        if canonical is None:
+            _, canonical = self.journal.canonical(first)
         return answer_from_event(unpack_value(canonical))
 
     def _check_identity(self, agent: str | None, write_id: str | None) -> None:

@@ -33,6 +33,14 @@ class Appender:
         self.prev = self.journal.head_hash
         self.ts = self.journal.head_ts
 
+    def mark(self) -> tuple[int, bytes, int]:
+        """The chain head now, for ``rollback`` when a record added after it is dropped."""
+        return self.next_seq, self.prev, self.ts
+
+    def rollback(self, mark: tuple[int, bytes, int]) -> None:
+        """Put the chain head back to ``mark`` (drop the builder's records after it too)."""
+        self.next_seq, self.prev, self.ts = mark
+
     def emit(
         self,
         builder: CommitBuilder,

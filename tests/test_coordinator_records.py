@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
+import threading
+import time
 
 import pytest
 
 from coordination import CoordinatorEngine, Record
-from journal.errors import ConflictError, ValidationError
+from journal.errors import ConflictError, NamespaceUnavailable, ValidationError
 from journal.settings import Settings
 from tests.coord_helpers import assert_coordinator_sound
 
@@ -245,7 +247,61 @@ def test_a_failed_cas_with_a_write_id_is_decided_again_on_retry(coord):
 
 
 def test_a_second_engine_on_the_same_directory_is_refused_while_one_is_open(coord, coord_path):
-    from journal.errors import NamespaceUnavailable
-
     with pytest.raises(NamespaceUnavailable):
         CoordinatorEngine(coord_path)
+
+
+def _start(target, *args, **kwargs) -> threading.Thread:
+    thread = threading.Thread(target=target, args=args, kwargs=kwargs, daemon=True)
+    thread.start()
+    return thread
+
+
+def _wait_until(predicate) -> None:
+    deadline = time.monotonic() + 10.0
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.001)
+
+
+def test_calls_queued_behind_a_commit_share_one_group_and_a_repeated_write_id_counts_once(coord):
+    answers: dict[str, object] = {}
+
+    def call(label, *args, **kwargs):
+        answers[label] = coord.cas(*args, **kwargs)
+
+    # Hold the engine's lock so that the first call leads a group and blocks, while the next
+    # three queue up behind it; they then form the following group together.
+    with coord._lock:
+        threads = [_start(call, "lead", "a", 0, "lead")]
+        _wait_until(lambda: len(coord._queue) == 1)
+        threads += [
+            _start(call, "first", "b", 0, "x", write_id="w-same"),
+            _start(call, "again", "b", 0, "x", write_id="w-same"),
+            _start(call, "other", "c", 0, "y"),
+        ]
+        _wait_until(lambda: len(coord._queue) == 4)
+    for thread in threads:
+        thread.join(10.0)
+        assert not thread.is_alive()
+    assert answers["first"] == answers["again"]
+    assert answers["first"][0] and answers["other"][0] and answers["lead"][0]
+    assert coord.head() == 3  # the repeated write id wrote nothing
+    commits = list(coord.journal.raw_column("events").keys())
+    assert len(commits) == 2  # the lead's group, then one group of the three queued calls
+    assert_coordinator_sound(coord)
+
+
+def test_a_failed_journal_write_answers_no_one_and_leaves_nothing_behind(coord_path):
+    engine = CoordinatorEngine(coord_path)
+    engine.put("k", "durable")
+    engine.journal.close()  # the store fails under the engine
+    with pytest.raises(NamespaceUnavailable):
+        engine.cas("k", 1, "lost")
+    with pytest.raises(NamespaceUnavailable):
+        engine.read_state("k")  # no one reads a state the journal does not hold
+    engine.close()
+    engine = CoordinatorEngine(coord_path)
+    assert engine.read_state("k").value == "durable"
+    assert_coordinator_sound(engine)
+    engine.close()
