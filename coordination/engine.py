@@ -1,8 +1,8 @@
 """``CoordinatorEngine``: CAS records, leases and watches over one journal, thread-safe, no Ray.
 
-Every change is decided against the current state under one lock, journaled (one
-``WriteBatch``, synced with ``durability="fsync"``), folded into the state and only then
-answered; a call that changes nothing (a CAS that fails, a lease held by someone else) writes
+Every change is decided against the current state under one lock, journaled (concurrent calls
+share one ``WriteBatch``, synced once with ``durability="fsync"``; see ``coordination.core``),
+folded into the state and only then answered; a call that changes nothing (a CAS that fails, a lease held by someone else) writes
 nothing. Recovery folds the newest sound snapshot plus the journal tail, so records, versions and
 the fencing-token counter come back exactly as they were acknowledged — and a grant that was
 journaled but never answered still counts: the next token is above it.
