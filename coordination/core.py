@@ -189,6 +189,10 @@ class CoordinatorCore:
                     log.exception("coordinator %s: cannot rebuild the state; closing", self.path)
                     self._closed = True
                     self._changed.notify_all()
+                    try:
+                        self.journal.close()
+                    except Exception:
+                        log.exception("coordinator %s: closing the journal failed", self.path)
                 err = (
                     exc
                     if isinstance(exc, SwarmlogError)
