@@ -98,3 +98,24 @@ class NamespaceActor:
         restart); calls that arrive in between get ``NamespaceUnavailable``."""
         self._engine.close()
         return True
+
+
+RemoteNamespace = ray.remote(NamespaceActor)
+
+
+def namespace_actor(
+    name: str, ray_namespace: str, namespace: str, path: str, settings: Settings, *, max_concurrency: int = 32
+):
+    """The namespace's actor, created on first use (get-if-exists): named, detached, restartable,
+    spread over the cluster's nodes, holding no CPU."""
+    return RemoteNamespace.options(
+        name=name,
+        namespace=ray_namespace,
+        get_if_exists=True,
+        lifetime="detached",
+        num_cpus=0,
+        max_restarts=-1,
+        max_task_retries=-1,
+        max_concurrency=max_concurrency,
+        scheduling_strategy="SPREAD",
+    ).remote(namespace, path, settings)

@@ -7,6 +7,7 @@ answered from projections folded from that journal. Start with ``swarmlog.open_l
 
 from __future__ import annotations
 
+from coordination.records import Lease, LeaseStatus, Record
 from journal.errors import (
     ConflictError,
     CorruptionError,
@@ -29,6 +30,7 @@ from projections.runs import RunInfo
 from projections.traces import TRACE_KINDS, Trace
 from swarmlog.connect import connect, connect_async
 from swarmlog.handles import Batch, Memory, Namespace, Pending, Run, View
+from swarmlog.leases import Lock
 from swarmlog.local import open_local
 
 __version__ = "0.1.0"
@@ -40,7 +42,10 @@ __all__ = [
     "CorruptionError",
     "Entry",
     "Event",
+    "Lease",
     "LeaseError",
+    "LeaseStatus",
+    "Lock",
     "Memory",
     "Namespace",
     "NamespaceUnavailable",
@@ -49,6 +54,7 @@ __all__ = [
     "Pending",
     "PermissionDenied",
     "ProjectionError",
+    "Record",
     "Run",
     "RunInfo",
     "Settings",

@@ -26,6 +26,7 @@ from projections.commands import (
     put_op,
     trace_op,
 )
+from swarmlog.leases import Coordination
 
 if TYPE_CHECKING:
     from journal.records import Event
@@ -44,8 +45,9 @@ def _first(results: list) -> Any:
     return results[0]
 
 
-class Memory:
-    """Entry point: a set of namespaces on one backend (in-process store or Ray cluster)."""
+class Memory(Coordination):
+    """Entry point: a set of namespaces on one backend (in-process store or Ray cluster), and
+    the deployment's coordinator (CAS records, leases, locks, elections, watches)."""
 
     def __init__(self, backend: Any):
         self._backend = backend

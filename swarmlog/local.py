@@ -12,10 +12,16 @@ import threading
 from typing import Any
 from urllib.parse import quote, unquote
 
+from coordination.engine import CoordinatorEngine
 from journal.errors import NamespaceUnavailable
 from journal.settings import Settings
 from projections.engine import NamespaceEngine
 from swarmlog.handles import Memory
+
+# The coordinator travels the same call path as namespaces under this reserved name.
+COORDINATOR = "\0coordinator"
+# Coordinator calls that change state: clients give each a write id so that retries are safe.
+COORDINATOR_MUTATIONS = frozenset({"cas", "put", "delete", "acquire_lease", "renew_lease", "release_lease"})
 
 
 def namespace_dir(root: str, name: str) -> str:
@@ -23,13 +29,20 @@ def namespace_dir(root: str, name: str) -> str:
     return os.path.join(root, "namespaces", quote(name, safe="-_."))
 
 
+def coordinator_dir(root: str) -> str:
+    """Where the deployment's coordinator keeps its journal."""
+    return os.path.join(root, "coordinator")
+
+
 class LocalBackend:
-    """Runs every call on an in-process ``NamespaceEngine``."""
+    """Runs every call on an in-process ``NamespaceEngine`` (or ``CoordinatorEngine``)."""
+
+    is_async = False
 
     def __init__(self, root: str, settings: Settings):
         self.root = os.path.abspath(root)
         self.settings = settings
-        self._engines: dict[str, NamespaceEngine] = {}
+        self._engines: dict[str, NamespaceEngine | CoordinatorEngine] = {}
         self._lock = threading.Lock()
         self._closed = False
         os.makedirs(os.path.join(self.root, "namespaces"), exist_ok=True)
@@ -46,13 +59,20 @@ class LocalBackend:
                 raise NamespaceUnavailable(f"the store at {self.root} is closed; open it again")
             engine = self._engines.get(name)
             if engine is None:
-                engine = NamespaceEngine(namespace_dir(self.root, name), self.settings, name=name)
+                if name == COORDINATOR:
+                    engine = CoordinatorEngine(coordinator_dir(self.root), self.settings)
+                else:
+                    engine = NamespaceEngine(namespace_dir(self.root, name), self.settings, name=name)
                 self._engines[name] = engine
             return engine
 
     def call(self, ns: str, method: str, args: tuple, kwargs: dict, then: Any = None) -> Any:
         result = getattr(self.engine(ns), method)(*args, **kwargs)
         return result if then is None else then(result)
+
+    def coord(self, method: str, args: tuple, kwargs: dict, then: Any = None) -> Any:
+        """Call the store's coordinator (in process)."""
+        return self.call(COORDINATOR, method, args, kwargs, then)
 
     def namespaces(self) -> list[str]:
         base = os.path.join(self.root, "namespaces")

@@ -25,17 +25,17 @@ import msgspec
 import ray
 from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
 
-from actors.namespace_actor import NamespaceActor
-from actors.naming import RAY_NAMESPACE, is_deployment_actor, namespace_actor_name
+from actors.coordinator_actor import coordinator_actor
+from actors.namespace_actor import namespace_actor
+from actors.naming import RAY_NAMESPACE, coordinator_actor_name, is_deployment_actor, namespace_actor_name
 from journal.errors import NamespaceUnavailable, SwarmlogError
 from journal.settings import Settings
-from swarmlog.local import namespace_dir
-
-_RemoteNamespace = ray.remote(NamespaceActor)
+from swarmlog.local import COORDINATOR, COORDINATOR_MUTATIONS, coordinator_dir, namespace_dir
 
 
 def translate_error(namespace: str, exc: BaseException, timeout_s: float | None = None) -> BaseException:
     """The swarmlog error a caller should see for a Ray (or asyncio) failure of a call."""
+    namespace = "the coordinator" if namespace == COORDINATOR else namespace
     if isinstance(exc, SwarmlogError):
         return exc
     if isinstance(exc, RayTaskError):
@@ -61,6 +61,8 @@ def translate_error(namespace: str, exc: BaseException, timeout_s: float | None 
 
 class RayBackend:
     """Blocking transport: one actor call per handle call."""
+
+    is_async = False
 
     def __init__(
         self,
@@ -93,17 +95,23 @@ class RayBackend:
             with self._lock:
                 handle = self._actors.get(namespace)
                 if handle is None:
-                    handle = _RemoteNamespace.options(
-                        name=namespace_actor_name(self.root, namespace),
-                        namespace=self.ray_namespace,
-                        get_if_exists=True,
-                        lifetime="detached",
-                        num_cpus=0,
-                        max_restarts=-1,
-                        max_task_retries=-1,
-                        max_concurrency=self.max_concurrency,
-                        scheduling_strategy="SPREAD",
-                    ).remote(namespace, namespace_dir(self.root, namespace), self.settings)
+                    if namespace == COORDINATOR:
+                        handle = coordinator_actor(
+                            coordinator_actor_name(self.root),
+                            self.ray_namespace,
+                            coordinator_dir(self.root),
+                            self.settings,
+                            max_concurrency=self.max_concurrency,
+                        )
+                    else:
+                        handle = namespace_actor(
+                            namespace_actor_name(self.root, namespace),
+                            self.ray_namespace,
+                            namespace,
+                            namespace_dir(self.root, namespace),
+                            self.settings,
+                            max_concurrency=self.max_concurrency,
+                        )
                     self._actors[namespace] = handle
         return handle
 
@@ -115,25 +123,45 @@ class RayBackend:
     def _with_write_id(self, request: Any) -> Any:
         if request.write_id is not None:
             return request
-        return msgspec.structs.replace(request, write_id=f"~{self._client}-{next(self._counter)}")
+        return msgspec.structs.replace(request, write_id=self._auto_write_id())
+
+    def _auto_write_id(self) -> str:
+        return f"~{self._client}-{next(self._counter)}"
 
     def _ref(self, namespace: str, method: str, args: tuple, kwargs: dict) -> Any:
         actor = self.actor(namespace)
         if method == "submit":
             return actor.submit.remote(self._with_write_id(args[0]))
+        if namespace == COORDINATOR:
+            if method == "wait_changed":
+                return actor.wait_changed.remote(*args, **kwargs)
+            if method in COORDINATOR_MUTATIONS and kwargs.get("write_id") is None:
+                kwargs = {**kwargs, "write_id": self._auto_write_id()}
         return actor.call.remote(method, args, kwargs)
+
+    def _timeout(self, method: str, args: tuple) -> float | None:
+        # A watch legitimately blocks for its own timeout; allow for it on top of the deadline.
+        if method == "wait_changed" and self.timeout_s is not None:
+            return self.timeout_s + float(args[2])
+        return self.timeout_s
 
     # -- calls ---------------------------------------------------------------------------------
 
     def call(self, namespace: str, method: str, args: tuple, kwargs: dict, then: Any = None) -> Any:
         try:
-            status, value = ray.get(self._ref(namespace, method, args, kwargs), timeout=self.timeout_s)
+            status, value = ray.get(
+                self._ref(namespace, method, args, kwargs), timeout=self._timeout(method, args)
+            )
         except Exception as exc:
             self._forget(namespace, exc)
             raise translate_error(namespace, exc, self.timeout_s) from None
         if status == "err":
             raise value
         return value if then is None else then(value)
+
+    def coord(self, method: str, args: tuple, kwargs: dict, then: Any = None) -> Any:
+        """Call the deployment's coordinator (created on first use)."""
+        return self.call(COORDINATOR, method, args, kwargs, then)
 
     def namespaces(self) -> list[str]:
         base = os.path.join(self.root, "namespaces")
@@ -178,6 +206,8 @@ class RayBackend:
 class AsyncRayBackend(RayBackend):
     """Awaitable transport with write coalescing per namespace."""
 
+    is_async = True
+
     def __init__(self, *args: Any, max_batch: int = 1000, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.max_batch = max_batch
@@ -191,7 +221,7 @@ class AsyncRayBackend(RayBackend):
     async def _call(self, namespace: str, method: str, args: tuple, kwargs: dict, then: Any) -> Any:
         ref = self._ref(namespace, method, args, kwargs)
         try:
-            status, value = await asyncio.wait_for(_await_ref(ref), self.timeout_s)
+            status, value = await asyncio.wait_for(_await_ref(ref), self._timeout(method, args))
         except Exception as exc:
             self._forget(namespace, exc)
             raise translate_error(namespace, exc, self.timeout_s) from None
