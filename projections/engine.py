@@ -42,6 +42,7 @@ from journal.snapshots import open_snapshot, seal_snapshot
 from journal.store import CommitBuilder, Journal
 from journal.verify import VerifyReport, verify_journal
 from projections.commands import (
+    RESERVED_TYPE_PREFIXES,
     AddTrace,
     Append,
     BeginRun,
@@ -507,6 +508,8 @@ class NamespaceEngine:
         return True, ["b", True]
 
     def _op_append(self, req, op: Append, builder, undo, extra, out):
+        if op.type.startswith(RESERVED_TYPE_PREFIXES):  # a hand-built request must not pose as swarmlog
+            raise ValidationError(f"event type {op.type!r} uses a reserved prefix; pick another type name")
         ts = self._clock.now()
         seq, digest, fields = self._emit(
             req, op, op.type, msgpack.ExtType(_PACKED, op.payload), op.payload, ts, extra, builder, undo
