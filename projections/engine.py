@@ -54,6 +54,7 @@ from projections.commands import (
     check_name,
 )
 from projections.reader import Reader
+from projections.recorded import Record, decide_record
 from projections.runs import R_STATUS, RUNNING, run_info
 from projections.state import ProjectionSet
 from projections.traces import Trace
@@ -578,6 +579,7 @@ class NamespaceEngine:
         AddTrace: _op_trace,
         BeginRun: _op_begin,
         EndRun: _op_end,
+        Record: decide_record,
     }
 
     # -- idempotency ---------------------------------------------------------------------------

@@ -27,6 +27,7 @@ from projections.commands import (
     trace_op,
 )
 from swarmlog.leases import Coordination
+from swarmlog.recorder import Recorder
 
 if TYPE_CHECKING:
     from journal.records import Event
@@ -287,8 +288,10 @@ class View(_Reads):
         return f"<swarmlog.View {self._ns!r} at {self.seq}>"
 
 
-class Run(_Reads):
-    """A run: every write belongs to one. Reads see the run's own writes at once."""
+class Run(_Reads, Recorder):
+    """A run: every write belongs to one. Reads see the run's own writes at once.
+    It is also the recorder of its agent: ``call``, ``random``, ``now``, ``uuid``
+    (``swarmlog.recorder``)."""
 
     def __init__(self, namespace: Namespace, run_id: str, agent: str, tool: str | None = None):
         check_name(agent, "agent", max_chars=128)
