@@ -17,6 +17,7 @@ from journal.errors import (
     NotFoundError,
     PermissionDenied,
     ProjectionError,
+    RecordedError,
     StaleFencingToken,
     SwarmlogError,
     ValidationError,
@@ -29,7 +30,7 @@ from projections.kv import Entry
 from projections.runs import RunInfo
 from projections.traces import TRACE_KINDS, Trace
 from swarmlog.connect import connect, connect_async
-from swarmlog.handles import Batch, Memory, Namespace, Pending, Run, View
+from swarmlog.handles import Batch, BranchRun, Memory, Namespace, Pending, Run, View
 from swarmlog.leases import Lock
 from swarmlog.local import open_local
 
@@ -38,6 +39,7 @@ __version__ = "0.1.0"
 __all__ = [
     "TRACE_KINDS",
     "Batch",
+    "BranchRun",
     "ConflictError",
     "CorruptionError",
     "Entry",
@@ -55,6 +57,7 @@ __all__ = [
     "PermissionDenied",
     "ProjectionError",
     "Record",
+    "RecordedError",
     "Run",
     "RunInfo",
     "Settings",
