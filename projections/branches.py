@@ -25,9 +25,9 @@ from journal.codec import ZERO_HASH, unpack_raw
 from journal.errors import NotFoundError, ValidationError
 from journal.hlc import physical_ms
 from projections.commands import BeginRun
-from projections.lineage import Segment, first_seq, is_branch, lineage
+from projections.lineage import Segment, is_branch, lineage
 from projections.reader import Reader
-from projections.runs import R_FORK_SEQ
+from projections.runs import R_BEGIN_SEQ, R_FORK_SEQ
 from projections.state import ProjectionSet
 
 if TYPE_CHECKING:
@@ -134,11 +134,11 @@ class Branches:
         if not isinstance(parent, str) or parent not in runs:
             raise ValidationError(f"cannot fork run {parent!r}: it does not exist in this namespace")
         head = self._engine.journal.head_seq
-        low = first_seq(runs, parent)
+        low = runs[parent][R_BEGIN_SEQ]
         if not isinstance(at, int) or isinstance(at, bool) or not low <= at <= head:
             raise ValidationError(
-                f"cannot fork run {parent!r} at {at!r}: the fork point must be a seq of its history "
-                f"between {low} (its first event) and the head ({head})"
+                f"cannot fork run {parent!r} at {at!r}: the fork point must be a seq between its "
+                f"run.begin ({low}) and the head ({head}); to branch off earlier, fork its parent"
             )
 
     # -- states ----------------------------------------------------------------------------------

@@ -58,6 +58,7 @@ from projections.commands import (
 )
 from projections.reader import Reader
 from projections.recorded import Record, decide_record
+from projections.refold import ReplayReport, refold_run
 from projections.runs import R_STATUS, RUNNING, run_info
 from projections.state import ProjectionSet
 from projections.traces import Trace
@@ -825,6 +826,11 @@ class NamespaceEngine:
         op = begin_op(metadata=metadata, parent=run_id, fork_seq=parent.last_seq if at is None else at)
         request = make_request(new_run_id, agent or parent.agent, [op], write_id=write_id)
         return self.submit(request)[0]
+
+    def replay_run(self, run_id: str) -> ReplayReport:
+        """Re-fold ``run_id``'s history from the state before its first event and check every
+        transition against what was recorded (``projections.refold``). Writes nothing."""
+        return refold_run(self, run_id)
 
     def verify(
         self, *, projections: bool = False, progress: Callable[[int, int], None] | None = None

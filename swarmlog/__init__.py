@@ -27,12 +27,15 @@ from journal.records import Event
 from journal.settings import Settings
 from journal.verify import VerifyReport
 from projections.kv import Entry
+from projections.refold import ReplayReport
 from projections.runs import RunInfo
 from projections.traces import TRACE_KINDS, Trace
 from swarmlog.connect import connect, connect_async
+from swarmlog.diff import DiffRow, Divergence, KeyDiff, RunDiff
 from swarmlog.handles import Batch, BranchRun, Memory, Namespace, Pending, Run, View
 from swarmlog.leases import Lock
 from swarmlog.local import open_local
+from swarmlog.replay import ReplayRun
 
 __version__ = "0.1.0"
 
@@ -42,8 +45,11 @@ __all__ = [
     "BranchRun",
     "ConflictError",
     "CorruptionError",
+    "DiffRow",
+    "Divergence",
     "Entry",
     "Event",
+    "KeyDiff",
     "Lease",
     "LeaseError",
     "LeaseStatus",
@@ -58,7 +64,10 @@ __all__ = [
     "ProjectionError",
     "Record",
     "RecordedError",
+    "ReplayReport",
+    "ReplayRun",
     "Run",
+    "RunDiff",
     "RunInfo",
     "Settings",
     "StaleFencingToken",

@@ -33,8 +33,10 @@ if TYPE_CHECKING:
     from journal.records import Event
     from journal.verify import VerifyReport
     from projections.kv import Entry
+    from projections.refold import ReplayReport
     from projections.runs import RunInfo
     from projections.traces import Trace
+    from swarmlog.diff import RunDiff
 
 
 def new_run_id() -> str:
@@ -264,6 +266,32 @@ class Namespace(_Reads):
                 "run_read", run, "head", upto=seq, then=lambda _: View(self._backend, self._ns, seq, run=run)
             )
         return self._call("open_view", seq, then=lambda _: View(self._backend, self._ns, seq))
+
+    # -- replay, diff ---------------------------------------------------------------------------
+
+    def replay(self, run_id: str, agent: Callable | None = None, *, resume: bool = False) -> ReplayReport:
+        """Without ``agent``: re-fold the run's history from the state before its first event
+        and check every transition against the record (``projections.refold``); the report
+        says where the first mismatch is. With ``agent``: run ``agent(stand_in)`` against the
+        record — recorded answers in, writes checked byte for byte, nothing written, no tool
+        called — and raise ``NonDeterminismError`` at the first divergence (``swarmlog.replay``);
+        ``resume=True`` goes on live where the record ends. An async agent (or backend) makes
+        this return an awaitable."""
+        check_name(run_id, "run_id")
+        if agent is None:
+            if resume:
+                raise ValidationError("resume=True needs the agent to continue with")
+            return self._call("replay_run", run_id)
+        from swarmlog.replay import replay_agent  # replay builds on these handles
+
+        return replay_agent(self, run_id, agent, resume=resume)
+
+    def diff(self, run_a: str, run_b: str) -> RunDiff:
+        """Where two runs part: the first divergence, an aligned event-by-event comparison and
+        the differences in the keys and traces each wrote (``swarmlog.diff``)."""
+        from swarmlog.diff import diff_runs
+
+        return diff_runs(self, run_a, run_b)
 
     def verify(self, *, projections: bool = False) -> VerifyReport:
         """Walk the hash chain and the indexes (and, with ``projections``, refold and compare)."""
