@@ -6,6 +6,9 @@ source and the payload without what the environment decided (the seq and time, t
 write replaced, a tool call's duration); a trace's link becomes the position of the linked
 event in the run's own history. Equal behaviour, equal event.
 
+A fork's own ``run.begin`` is left out: it marks the branch point, it is nothing the agent did,
+so a fork that changed one decision first differs from its parent at that decision.
+
 The result holds the first divergence (the index in both histories and both events), an
 aligned event-by-event comparison (``difflib`` over the behaviours, so an inserted event shows
 as one row, not as a shifted tail) and the differences in the final state each run wrote: per
@@ -37,7 +40,7 @@ class Divergence(msgspec.Struct, frozen=True, kw_only=True):
     """The first place two runs' histories differ."""
 
     index: int
-    """Position (from 0) in both histories."""
+    """Position (from 0) in both compared histories."""
     a: Event | None
     """Run A's event there, or None when A's history ends first."""
     b: Event | None
@@ -84,9 +87,9 @@ class RunDiff(msgspec.Struct, frozen=True, kw_only=True):
     identical: bool
     """True when both histories hold the same behaviour, event for event."""
     events_a: int
-    """Events in A's history."""
+    """Events compared of A's history."""
     events_b: int
-    """Events in B's history."""
+    """Events compared of B's history."""
     first_divergence: Divergence | None
     """Where they first differ, or None when identical."""
     rows: list[DiffRow]
@@ -109,6 +112,8 @@ def diff_runs(namespace: Namespace, run_a: str, run_b: str) -> Any:
 
 def diff_events(run_a: str, events_a: list[Event], run_b: str, events_b: list[Event]) -> RunDiff:
     """``RunDiff`` of two histories (as ``read_events(run_id=…)`` returns them)."""
+    events_a = [ev for ev in events_a if not _fork_begin(ev)]
+    events_b = [ev for ev in events_b if not _fork_begin(ev)]
     keys_a = behaviours(events_a)
     keys_b = behaviours(events_b)
     prefix = 0
@@ -136,6 +141,10 @@ def diff_events(run_a: str, events_a: list[Event], run_b: str, events_b: list[Ev
         traces_only_a=_traces_only(events_a, keys_a, events_b, keys_b),
         traces_only_b=_traces_only(events_b, keys_b, events_a, keys_a),
     )
+
+
+def _fork_begin(ev: Event) -> bool:
+    return ev.type == "run.begin" and ev.payload.get("fork_seq") is not None
 
 
 def behaviours(events: list[Event]) -> list[bytes]:
