@@ -70,3 +70,13 @@ def triage_agent(tools: Tools, *, decide=None):
 
 def _default_decision(summary: dict, roll: float) -> str:
     return "refund" if summary["tokens"] > 5 else "escalate"
+
+
+def cli_agent(run):
+    """The triage agent with fresh tools, loadable as ``tests.agents:cli_agent``."""
+    return triage_agent(Tools())(run)
+
+
+def cli_changed_agent(run):
+    """The same agent with a changed helper: its replay diverges."""
+    return triage_agent(Tools(rank_bonus=100))(run)
