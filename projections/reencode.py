@@ -3,7 +3,7 @@
 A replay does not write. For each operation the replayed agent asks for, this module builds the
 canonical record the engine would have journaled — the operation's content (type, payload,
 agent, tool, source, write id) inside the recorded event's environment (seq, id, time, previous
-hash, the version it replaced, EXTRA) — and compares its BLAKE2b with the recorded hash. Equal
+hash, the version it replaced, EXTRA, a write id the transport assigned) — and compares its BLAKE2b with the recorded hash. Equal
 hashes mean byte-identical records, hence the same state after them. The payload layouts mirror
 ``NamespaceEngine._op_*`` and ``projections.recorded``; an operation kind missing here cannot be
 replayed yet (``ValidationError``).
@@ -69,6 +69,9 @@ def _payload(op: Any, recorded: Event, link: int | None, raw: bool) -> Any:
 
 def _content(req: Request, op: Any, recorded: Event, link: int | None, raw: bool) -> dict:
     source = op.source if op.source is not None else req.source
+    # A write the agent gave no write id may have got one from its transport (the Ray clients
+    # add one so retries stay idempotent): that id is environment, like the seq.
+    write_id = recorded.write_id if req.write_id is None else req.write_id
     return {
         "run_id": req.run_id,
         "agent": req.agent,
@@ -76,7 +79,7 @@ def _content(req: Request, op: Any, recorded: Event, link: int | None, raw: bool
         "type": op_type(op),
         "payload": _payload(op, recorded, link, raw),
         "source": None if source is None else (packed(source) if raw else unpack_value(source)),
-        "write_id": req.write_id,
+        "write_id": write_id,
     }
 
 

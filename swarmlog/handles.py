@@ -200,6 +200,8 @@ class Namespace(_Reads):
             raise ValidationError(f"at must be None or the seq (an int >= 1) to fork after, got {at!r}")
         if metadata is not None and not isinstance(metadata, dict):
             raise ValidationError(f"run metadata must be a dict or None, got {type(metadata).__name__}")
+        if write_id is None:  # a fork re-executed by a restarted actor must not fail or fork twice
+            write_id = f"~fork-{new_id}"
         return self._call(
             "fork",
             run_id,

@@ -23,7 +23,7 @@ is exhausted (calls really run and are recorded, writes are journaled): that is 
 continued with changed code.
 
 Everything goes through the backend (one call per read, two to start), so the same code runs on
-the in-process store and, later, through ``swarmlog.connect``; with an asynchronous backend the
+the in-process store and through ``swarmlog.connect``; with an asynchronous backend the
 stand-in's methods return awaitables like a live run's.
 """
 
@@ -79,7 +79,7 @@ class _Session:
             )
         self.namespace = namespace
         self.backend = namespace._backend
-        self.asynchronous = bool(getattr(self.backend, "asynchronous", False))
+        self.asynchronous = bool(getattr(self.backend, "is_async", False))
         self.info = info
         self.events = events
         self.index = 0
@@ -284,26 +284,25 @@ class _Session:
         known = None if req.write_id is None else self.by_write_id.get(req.write_id)
         if known is not None:  # a retried write: the original answer, nothing new recorded
             return self.answer(step(known))
-        start_index, start_position = self.index, self.position
-        if self.peek() is None:  # the record ended right here: with resume, go on live
-            if self.live:
-                return self.backend.call(self.namespace.name, "submit", (req,), {}, then_)
-            return self.fail(
-                self.diverge(
-                    f"the agent writes {[op_type(op) for op in req.ops]}, which were not recorded",
-                    None,
-                    None,
-                    [op_type(op) for op in req.ops],
-                )
-            )
+        start = (self.index, self.position)
+        if self.peek() is None and self.live:  # the record ended right here: go on live (resume)
+            return self.backend.call(self.namespace.name, "submit", (req,), {}, then_)
         try:
             results = drive(self._match(req), self._serve)
         except BaseException:  # a refused write consumes nothing of the record
-            self.index, self.position = start_index, start_position
+            self.index, self.position = start
             raise
         if inspect.isawaitable(results):
-            return _await_then(results, lambda r: self._done(req, r, step))
+            return self._done_later(results, start, lambda r: self._done(req, r, step))
         return self.answer(self._done(req, results, step))
+
+    async def _done_later(self, results: Any, start: tuple[int, int], step: Callable) -> Any:
+        try:
+            done = await results
+        except BaseException:
+            self.index, self.position = start
+            raise
+        return step(done)
 
     def _done(self, req: Request, results: list, step: Callable) -> Any:
         if req.write_id is not None:
