@@ -35,7 +35,7 @@ from swarmlog.diff import DiffRow, Divergence, KeyDiff, RunDiff
 from swarmlog.handles import Batch, BranchRun, Memory, Namespace, Pending, Run, View
 from swarmlog.leases import Lock
 from swarmlog.local import open_local
-from swarmlog.replay import ReplayRun
+from swarmlog.standin import ReplayRun
 
 __version__ = "0.1.0"
 

@@ -35,20 +35,18 @@ from typing import TYPE_CHECKING, Any
 
 from journal.codec import pack_value, unpack_value
 from journal.errors import ConflictError, NonDeterminismError, ValidationError
-from projections.branches import READ_METHODS
 from projections.commands import AddTrace, BeginRun, Delete, EndRun, OpRef, Put, check_name
 from projections.reencode import difference, op_type, same_record
 from projections.refold import ReplayReport
 from projections.traces import Trace
 from swarmlog.flow import drive, ready, then
-from swarmlog.handles import Namespace, Run
 from swarmlog.recorder import rebuild_error
+from swarmlog.standin import ReplayRun
 
 if TYPE_CHECKING:
     from journal.records import Event
     from projections.commands import Request
-
-READS = READ_METHODS  # what a stand-in answers as of the replayed point
+    from swarmlog.handles import Namespace
 
 
 def replay_agent(
@@ -64,12 +62,12 @@ def replay_agent(
         namespace.run_info(run_id),
         lambda info: then(
             namespace.read_events(run_id),
-            lambda events: _Session(namespace, info, events, resume).run(agent),
+            lambda events: ReplaySession(namespace, info, events, resume).run(agent),
         ),
     )
 
 
-class _Session:
+class ReplaySession:
     """The state of one agent replay, shared by the stand-ins it hands out."""
 
     def __init__(self, namespace: Namespace, info: Any, events: list[Event], resume: bool):
@@ -403,96 +401,6 @@ class _Session:
         return self.diverge(f"the {ev.type} event differs in {field}", ev, expected, got)
 
 
-class ReplayRun(Run):
-    """The stand-in a replayed agent gets instead of its run: the same methods, answered from
-    the record (see the module docstring). ``run_id`` and ``agent`` are those of the run that
-    recorded the next event (a fork's history starts with its parent's)."""
-
-    def __init__(self, session: _Session, tool: str | None = None):  # not Run.__init__: no run_id to set
-        self._session = session
-        self._backend = _RunFacade(session)
-        self._ns = session.namespace.name
-        self.namespace = _ReplayNamespace(session)
-        self.tool = tool
-
-    @property
-    def run_id(self) -> str:  # type: ignore[override]
-        return self._session.run_id
-
-    @property
-    def agent(self) -> str:  # type: ignore[override]
-        return self._session.agent
-
-    def __repr__(self) -> str:
-        return f"<swarmlog.ReplayRun of {self._session.info.run_id!r} at {self._session.position}>"
-
-    def with_tool(self, tool: str | None) -> ReplayRun:
-        return ReplayRun(self._session, tool)
-
-    def call(self, name: str, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
-        session = self._session
-        if not session.live:
-            session.peek()  # with resume, an exhausted record turns the session live
-        if session.live:
-            return super().call(name, fn, *args, **kwargs)
-        check_name(name, "call name", max_chars=128)
-        if not callable(fn):
-            raise ValidationError(f"call {name!r}: fn must be callable, got {type(fn).__name__}")
-        pack_value(
-            {"name": name, "args": list(args), "kwargs": kwargs}, what=f"the arguments of call {name!r}"
-        )
-        return session.recorded_call(name, args, kwargs)
-
-    def _value(self, kind: str, live: Callable[[], Any]) -> Any:
-        session = self._session
-        if not session.live:
-            session.peek()
-        if session.live:
-            return live()
-        return session.recorded_value(kind)
-
-    def random(self) -> float:
-        return self._value("random", super().random)
-
-    def now(self) -> float:
-        return self._value("now", super().now)
-
-    def uuid(self) -> str:
-        return self._value("uuid", super().uuid)
-
-
-class _RunFacade:
-    """The stand-in's backend: writes are matched with the record, reads answered as of the
-    replayed point, both for the run being replayed (a fork reads its branch)."""
-
-    def __init__(self, session: _Session):
-        self._session = session
-
-    def call(self, ns: str, method: str, args: tuple, kwargs: dict, then_: Callable | None) -> Any:
-        session = self._session
-        if method == "submit":
-            return session.submit(args[0], then_)
-        if method in READS:
-            return session.read(session.info.run_id, method, args, kwargs, then_)
-        raise ValidationError(f"a replayed run cannot call {method!r}")
-
-
-class _NamespaceFacade(_RunFacade):
-    """Backend of the stand-in's ``namespace``: main-line reads as of the replayed point."""
-
-    def call(self, ns: str, method: str, args: tuple, kwargs: dict, then_: Callable | None) -> Any:
-        if method in READS:
-            return self._session.read(None, method, args, kwargs, then_)
-        raise ValidationError(f"a replayed agent cannot call namespace method {method!r}; it only reads")
-
-
-class _ReplayNamespace(Namespace):
-    """``run.namespace`` inside a replay: reads the main line as of the replayed point."""
-
-    def __init__(self, session: _Session):
-        super().__init__(_NamespaceFacade(session), session.namespace.name)
-
-
 def _normal(value: Any) -> Any:
     """``value`` as the journal gives it back (tuples become lists …), for comparisons."""
     return unpack_value(pack_value(value))
@@ -509,4 +417,4 @@ async def _raise_later(exc: BaseException) -> Any:
     raise exc
 
 
-__all__ = ["ReplayRun", "replay_agent"]
+__all__ = ["ReplaySession", "replay_agent"]
