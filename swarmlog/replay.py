@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Generator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from journal.codec import pack_value, unpack_value
 from journal.errors import ConflictError, NonDeterminismError, ValidationError
@@ -150,10 +150,28 @@ class ReplaySession:
 
     def run(self, agent: Callable[[Any], Any]) -> Any:
         stand_in = ReplayRun(self)
-        result = agent(stand_in)
+        try:
+            result = agent(stand_in)
+        except Exception as exc:
+            self._reraise(exc)
         if inspect.isawaitable(result):
-            return _await_then(result, self.finish)
+            return self._run_later(result)
         return self.finish(result)
+
+    async def _run_later(self, awaitable: Any) -> Any:
+        try:
+            result = await awaitable
+        except Exception as exc:
+            self._reraise(exc)
+        done = self.finish(result)
+        return (await done) if inspect.isawaitable(done) else done
+
+    def _reraise(self, exc: Exception) -> NoReturn:
+        """An agent that fails after its replay diverged (say, on a value it did not expect)
+        failed because of the divergence: that is what the caller needs to see."""
+        if self.divergence is None or exc is self.divergence:
+            raise exc
+        raise self.divergence from exc
 
     def finish(self, _result: Any) -> Any:
         if self.divergence is not None:
@@ -404,13 +422,6 @@ class ReplaySession:
 def _normal(value: Any) -> Any:
     """``value`` as the journal gives it back (tuples become lists …), for comparisons."""
     return unpack_value(pack_value(value))
-
-
-async def _await_then(awaitable: Any, step: Callable[[Any], Any]) -> Any:
-    result = step(await awaitable)
-    while inspect.isawaitable(result):
-        result = await result
-    return result
 
 
 async def _raise_later(exc: BaseException) -> Any:

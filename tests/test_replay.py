@@ -362,3 +362,21 @@ async def test_an_async_agent_with_async_tools_is_recorded_and_replayed(ns):
     history = ns.read_events(run_id=run.run_id)
     assert [e.payload.get("async") for e in history if e.type == "call.tool"] == [True, True]
     assert_store_sound(ns)
+
+
+def test_an_agent_that_fails_after_diverging_reports_the_divergence(ns):
+    run = ns.begin_run(agent="a")
+    run.put("limit", 3)
+
+    def agent(r):
+        try:
+            r.put("limit", 4)  # diverges; the agent swallows the error …
+        except swarmlog.NonDeterminismError:
+            pass
+        raise RuntimeError("… and then fails on something the record does not explain")
+
+    with pytest.raises(swarmlog.NonDeterminismError) as caught:
+        ns.replay(run.run_id, agent)
+    assert caught.value.event_type == "kv.put"
+    assert isinstance(caught.value.__cause__, RuntimeError)
+    assert_store_sound(ns)
