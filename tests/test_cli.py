@@ -31,7 +31,10 @@ def store(tmp_path, monkeypatch):
     fork = ns.fork("r1", at=at, new_run_id="f1")
     fork.put("triage/decision", {"choice": "escalate"})
     mem.close()
-    return path
+    yield path
+    mem = swarmlog.open_local(path)  # whatever the command did, the store is sound
+    assert_store_sound(mem.namespace(NS))
+    mem.close()
 
 
 def _history(path, run_id):

@@ -12,6 +12,7 @@ import pytest
 import swarmlog
 from swarmlog.cli import main
 from tests.agents import cli_agent
+from tests.helpers import assert_store_sound
 
 NS = "acme/support"
 CHROMIUM_TIMEOUT_S = 120
@@ -34,6 +35,7 @@ def _store(path: str) -> tuple[list, list]:
     fork = ns.fork("r1", at=at, new_run_id="f1")
     fork.put("triage/decision", {"choice": "escalate"})
     histories = (ns.read_events(run_id="r1"), ns.read_events(run_id="f1"))
+    assert_store_sound(ns)
     mem.close()
     return histories
 

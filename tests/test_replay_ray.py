@@ -89,3 +89,6 @@ def test_an_async_agent_replays_through_the_async_ray_client(ray_session, store_
     assert (diverged.seq, diverged.event_type) == (trace.seq, "trace.decision")
     assert fold.ok
     assert views == ({"url": "https://example.test/a", "status": 200}, {"forked": True})
+    local = swarmlog.open_local(store_path)  # the actors are stopped: check the store in process
+    assert_store_sound(local.namespace("ray/async-replay"))
+    local.close()
