@@ -57,7 +57,7 @@ from projections.commands import (
     make_request,
 )
 from projections.reader import Reader
-from projections.recorded import Record, decide_record
+from projections.recorded import RecordInput, decide_record
 from projections.refold import ReplayReport, refold_run
 from projections.runs import R_STATUS, RUNNING, run_info
 from projections.state import ProjectionSet
@@ -586,7 +586,7 @@ class NamespaceEngine:
         AddTrace: _op_trace,
         BeginRun: _op_begin,
         EndRun: _op_end,
-        Record: decide_record,
+        RecordInput: decide_record,
     }
 
     # -- idempotency ---------------------------------------------------------------------------

@@ -31,7 +31,7 @@ CALL_PREFIX = "call."
 _DEFAULTS = Settings()
 
 
-class Record(Op):
+class RecordInput(Op):
     """Journal one recorded input as a ``call.<kind>`` event."""
 
     kind: str
@@ -40,17 +40,19 @@ class Record(Op):
     """The packed payload (see the module docstring)."""
 
 
-def record_op(kind: str, payload: Any, *, tool: str | None = None, limits: Settings = _DEFAULTS) -> Record:
-    """A ``Record`` operation; ``ValidationError`` when ``payload`` cannot be stored."""
+def record_op(
+    kind: str, payload: Any, *, tool: str | None = None, limits: Settings = _DEFAULTS
+) -> RecordInput:
+    """A ``RecordInput`` operation; ``ValidationError`` when ``payload`` cannot be stored."""
     if kind not in RECORD_KINDS:
         raise ValidationError(f"record kind {kind!r} is unknown; use one of {', '.join(RECORD_KINDS)}")
     check_name(tool, "tool", optional=True)
     what = f"the {payload.get('name', kind)!r} call" if isinstance(payload, dict) else f"the {kind} record"
-    return Record(kind=kind, payload=check_size(pack_value(payload, what=what), what, limits), tool=tool)
+    return RecordInput(kind=kind, payload=check_size(pack_value(payload, what=what), what, limits), tool=tool)
 
 
-def decide_record(engine: Any, req: Request, op: Record, builder, undo, extra, out):
-    """The engine's handler for ``Record`` (same shape as ``NamespaceEngine._op_append``)."""
+def decide_record(engine: Any, req: Request, op: RecordInput, builder, undo, extra, out):
+    """The engine's handler for ``RecordInput`` (same shape as ``NamespaceEngine._op_append``)."""
     if op.kind not in RECORD_KINDS:
         raise ValidationError(f"record kind {op.kind!r} is unknown")
     from projections.engine import _event_from_live  # the engine imports this module

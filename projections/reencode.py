@@ -19,7 +19,7 @@ from journal.codec import blake, packed, unpack_value
 from journal.errors import ValidationError
 from journal.records import Event
 from projections.commands import AddTrace, Append, Delete, EndRun, Put, Request
-from projections.recorded import CALL_PREFIX, Record
+from projections.recorded import CALL_PREFIX, RecordInput
 
 CONTENT_FIELDS = ("run_id", "agent", "tool", "type", "payload", "source", "write_id")
 
@@ -37,7 +37,7 @@ def op_type(op: Any) -> str:
         return "trace." + op.kind
     if cls is EndRun:
         return "run.end"
-    if cls is Record:
+    if cls is RecordInput:
         return CALL_PREFIX + op.kind
     raise ValidationError(f"replay cannot check {cls.__name__} operations yet")
 
@@ -55,7 +55,7 @@ def _payload(op: Any, recorded: Event, link: int | None, raw: bool) -> Any:
         return out
     if cls is Delete:
         return {"key": op.key, "prev": rp.get("prev")}
-    if cls is Append or cls is Record:
+    if cls is Append or cls is RecordInput:
         return value(op.payload)
     if cls is AddTrace:
         return {"data": value(op.data), "event": link}
