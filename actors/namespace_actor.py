@@ -51,6 +51,9 @@ CALLABLE = frozenset(
         "drop_projection",
         "open_view",
         "view_call",
+        "run_read",
+        "fork",
+        "replay_run",
     }
 )
 

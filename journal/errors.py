@@ -62,7 +62,39 @@ class NamespaceUnavailable(SwarmlogError):
 
 
 class NonDeterminismError(SwarmlogError):
-    """A replayed run diverged from its recording (different call, arguments or order)."""
+    """A replayed run diverged from its recording (different call, arguments or order).
+
+    ``seq`` and ``event_type`` name the first recorded event that did not match (None when the
+    agent did more than the record holds), ``expected`` and ``got`` show both sides.
+    """
+
+    def __init__(self, message: str, *, seq=None, event_type=None, expected=None, got=None):
+        super().__init__(message)
+        self.seq = seq
+        self.event_type = event_type
+        self.expected = expected
+        self.got = got
+
+    def __reduce__(self):  # keep the fields when the error crosses a process boundary
+        return (_rebuild_nondeterminism, (str(self), self.seq, self.event_type, self.expected, self.got))
+
+
+def _rebuild_nondeterminism(message, seq, event_type, expected, got):
+    return NonDeterminismError(message, seq=seq, event_type=event_type, expected=expected, got=got)
+
+
+class RecordedError(SwarmlogError):
+    """A replayed tool call raises this when the recorded error's class cannot be rebuilt
+    (its module is not imported, or it cannot be constructed from its recorded args).
+    ``type_name`` is the original ``module.QualName``, ``message`` its ``str()``."""
+
+    def __init__(self, type_name: str, message: str):
+        super().__init__(f"{type_name}: {message}")
+        self.type_name = type_name
+        self.message = message
+
+    def __reduce__(self):
+        return (RecordedError, (self.type_name, self.message))
 
 
 class ProjectionError(SwarmlogError):
@@ -78,6 +110,7 @@ __all__ = [
     "NotFoundError",
     "PermissionDenied",
     "ProjectionError",
+    "RecordedError",
     "StaleFencingToken",
     "SwarmlogError",
     "ValidationError",

@@ -19,7 +19,18 @@ from journal.errors import ValidationError
 from journal.settings import Settings
 from projections.traces import TRACE_KINDS
 
-RESERVED_TYPE_PREFIXES = ("run.", "kv.", "doc.", "vec.", "idx.", "trace.", "txn.", "sys.", "swarmlog.")
+RESERVED_TYPE_PREFIXES = (
+    "run.",
+    "kv.",
+    "doc.",
+    "vec.",
+    "idx.",
+    "trace.",
+    "txn.",
+    "sys.",
+    "swarmlog.",
+    "call.",
+)
 MAX_NAME_CHARS = 200
 _DEFAULTS = Settings()
 

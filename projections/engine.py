@@ -41,7 +41,9 @@ from journal.settings import Settings
 from journal.snapshots import open_snapshot, seal_snapshot
 from journal.store import CommitBuilder, Journal
 from journal.verify import VerifyReport, verify_journal
+from projections.branches import Branches
 from projections.commands import (
+    RESERVED_TYPE_PREFIXES,
     AddTrace,
     Append,
     BeginRun,
@@ -50,9 +52,13 @@ from projections.commands import (
     OpRef,
     Put,
     Request,
+    begin_op,
     check_name,
+    make_request,
 )
 from projections.reader import Reader
+from projections.recorded import RecordInput, decide_record
+from projections.refold import ReplayReport, refold_run
 from projections.runs import R_STATUS, RUNNING, run_info
 from projections.state import ProjectionSet
 from projections.traces import Trace
@@ -112,6 +118,7 @@ class NamespaceEngine:
             self.journal.close()
             raise
         self.reader = Reader(self.state, self.journal, clock=self._wall, user=self.user)
+        self.branches = Branches(self)
         self._closed = False
 
     # -- recovery ------------------------------------------------------------------------------
@@ -311,7 +318,7 @@ class NamespaceEngine:
                     continue
                 mark = (undo.mark(), builder.mark(), self._next_seq, self._prev)
                 try:
-                    out, wire = self._decide(req, builder, undo)
+                    out, wire = self.branches.decide(req, builder, undo)
                 except SwarmlogError as exc:
                     self._rollback(mark, builder)
                     results.append(exc)
@@ -385,6 +392,8 @@ class NamespaceEngine:
                     f"{seen} already used in namespace {self.name!r}. Acquire the lease again."
                 )
             extra = {"fence": [name, token]}
+        if state.lineage is not None:  # a fork's write: mark it so the main line keeps out of it
+            extra = {**(extra or {}), "branch": True}
         out: list[Any] = []
         wire: list[Any] = []
         for i, op in enumerate(req.ops):
@@ -507,6 +516,8 @@ class NamespaceEngine:
         return True, ["b", True]
 
     def _op_append(self, req, op: Append, builder, undo, extra, out):
+        if op.type.startswith(RESERVED_TYPE_PREFIXES):  # a hand-built request must not pose as swarmlog
+            raise ValidationError(f"event type {op.type!r} uses a reserved prefix; pick another type name")
         ts = self._clock.now()
         seq, digest, fields = self._emit(
             req, op, op.type, msgpack.ExtType(_PACKED, op.payload), op.payload, ts, extra, builder, undo
@@ -575,6 +586,7 @@ class NamespaceEngine:
         AddTrace: _op_trace,
         BeginRun: _op_begin,
         EndRun: _op_end,
+        RecordInput: decide_record,
     }
 
     # -- idempotency ---------------------------------------------------------------------------
@@ -780,6 +792,45 @@ class NamespaceEngine:
             self._fold_range(state, state.seq, seq, prev, list(users.values()))
         ts_ms = physical_ms(state.ts)
         return Reader(state, self.journal, upto=seq, clock=lambda: ts_ms, user=users)
+
+    # -- forks and reads as a run saw the namespace (projections/branches.py) --------------------
+
+    def run_read(
+        self,
+        run_id: str | None,
+        method: str,
+        args: tuple = (),
+        kwargs: dict | None = None,
+        *,
+        upto: int | None = None,
+    ) -> Any:
+        """Call read ``method`` as run ``run_id`` sees the namespace (a fork: its branch), now
+        or right after event ``upto``."""
+        return self.branches.read(run_id, method, args, kwargs, upto)
+
+    def fork(
+        self,
+        run_id: str,
+        new_run_id: str,
+        *,
+        at: int | None = None,
+        agent: str | None = None,
+        metadata: dict | None = None,
+        write_id: str | None = None,
+    ):
+        """Begin run ``new_run_id`` as a fork of ``run_id`` after event ``at`` (default: the
+        parent's newest event), written by ``agent`` (default: the parent's). Returns its RunInfo."""
+        with self._lock:
+            self._check_open()
+            parent = self.reader.run_info(run_id)
+        op = begin_op(metadata=metadata, parent=run_id, fork_seq=parent.last_seq if at is None else at)
+        request = make_request(new_run_id, agent or parent.agent, [op], write_id=write_id)
+        return self.submit(request)[0]
+
+    def replay_run(self, run_id: str) -> ReplayReport:
+        """Re-fold ``run_id``'s history from the state before its first event and check every
+        transition against what was recorded (``projections.refold``). Writes nothing."""
+        return refold_run(self, run_id)
 
     def verify(
         self, *, projections: bool = False, progress: Callable[[int, int], None] | None = None

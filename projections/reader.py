@@ -17,6 +17,7 @@ from journal.hlc import wall_ms
 from journal.records import Event, event_from_fields
 from journal.store import Journal
 from projections.kv import Entry, entry_from_tuple
+from projections.lineage import history, history_seqs
 from projections.runs import RunInfo, run_info
 from projections.state import ProjectionSet
 from projections.traces import Trace
@@ -110,6 +111,9 @@ class Reader:
     ) -> list[Trace]:
         if run_id is not None:
             self.run_info(run_id)
+            segments = history(self.state.runs.runs, run_id)
+            if len(segments) > 1:  # a fork: its parent's traces up to the fork point, then its own
+                return [t for rid, cut in segments for t in self.state.traces.query(rid, kind, event, cut)]
         return self.state.traces.query(run_id, kind, event, None)
 
     # -- events --------------------------------------------------------------------------------
@@ -129,15 +133,17 @@ class Reader:
         types: str | Iterable[str] | None = None,
         limit: int | None = None,
     ) -> list[Event]:
-        """Events in seq order: of one run (through the run index), of some types (through the
-        type index), or all; only those with ``after < seq <= upto``."""
+        """Events in seq order: of one run's history (through the run index; a fork's history
+        starts with its parent's events up to the fork point), of some types (through the type
+        index), or all; only those with ``after < seq <= upto``."""
         _check_limit(limit)
         after = _check_seq(after, "after") or 0
         hi = self.upto if upto is None else min(_check_seq(upto, "upto"), self.upto)
         type_set = _check_types(types)
         if run_id is not None:
             self.run_info(run_id)
-            seqs: Iterator[int] = self.journal.run_seqs(run_id, after, hi)
+            # A fork's history is its parent's events up to the fork point, then its own.
+            seqs: Iterator[int] = history_seqs(self.journal, self.state.runs.runs, run_id, after, hi)
         elif type_set is not None:
             seqs = heapq.merge(*(self.journal.type_seqs(t, after, hi) for t in sorted(type_set)))
         else:

@@ -9,6 +9,12 @@ A projection ("part") is a class with ``HANDLES`` (event type -> method name; ea
 ``(record, undo) -> None``), ``dump()`` (canonical msgpack-ready state) and ``load(state)``.
 ``runs`` sees every event; the others only the types they handle. New parts are listed in
 ``PARTS``.
+
+Events of a forked run carry ``{"branch": True}`` in their EXTRA field: they belong to the
+fork's branch, not to the shared main line. The main line folds them only into parts marked
+``RUN_SCOPED = True`` (state kept per run, such as traces), never into shared state (keys,
+documents …). A branch's own state is a ``ProjectionSet`` whose ``lineage`` names the runs
+whose branch events it folds fully (see ``projections.branches``).
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ import msgpack
 
 from journal.codec import blake
 from journal.errors import CorruptionError
-from journal.records import EXTRA, SEQ, TS, TYPE
+from journal.records import EXTRA, RUN_ID, SEQ, TS, TYPE
 from projections.kv import KVProjection
 from projections.runs import RunsProjection
 from projections.traces import TracesProjection
@@ -35,7 +41,18 @@ PARTS: dict[str, type] = {
 class ProjectionSet:
     """The namespace state after event ``seq``."""
 
-    __slots__ = ("seq", "ts", "runs", "parts", "kv", "traces", "fences", "_handlers")
+    __slots__ = (
+        "seq",
+        "ts",
+        "runs",
+        "parts",
+        "kv",
+        "traces",
+        "fences",
+        "lineage",
+        "_handlers",
+        "_run_handlers",
+    )
 
     def __init__(self, parts: dict | None = None, runs: RunsProjection | None = None) -> None:
         self.seq = 0
@@ -45,16 +62,25 @@ class ProjectionSet:
         self.kv: KVProjection = self.parts["kv"]
         self.traces: TracesProjection = self.parts["traces"]
         self.fences: dict[str, int] = {}  # lease name -> newest fencing token seen
+        # None on the main line; on a branch's state, the runs whose branch events it folds fully.
+        self.lineage: frozenset[str] | None = None
         self._handlers = {
             type_: getattr(part, method)
             for part in self.parts.values()
             for type_, method in part.HANDLES.items()
         }
+        self._run_handlers = {
+            type_: getattr(part, method)
+            for part in self.parts.values()
+            if getattr(part, "RUN_SCOPED", False)
+            for type_, method in part.HANDLES.items()
+        }
 
     def apply(self, f: list, undo: UndoLog | None = None) -> None:
-        """Fold one record. Records must arrive in seq order with no gaps."""
+        """Fold one record. Records must arrive in seq order with no gaps (a branch's state
+        sees only its lineage's events: in order, with gaps)."""
         seq = f[SEQ]
-        if seq != self.seq + 1:
+        if seq != self.seq + 1 and (self.lineage is None or seq <= self.seq):
             raise CorruptionError(f"fold expected event {self.seq + 1} but got {seq}")
         ts = f[TS]
         kv = self.kv
@@ -62,10 +88,17 @@ class ProjectionSet:
         if nxt is not None and nxt <= ts >> 16:
             kv.purge(ts >> 16, undo)
         self.runs.apply(f, undo)
-        handler = self._handlers.get(f[TYPE])
+        extra = f[EXTRA]
+        handlers = self._handlers
+        if (
+            extra is not None
+            and "branch" in extra
+            and (self.lineage is None or f[RUN_ID] not in self.lineage)
+        ):
+            handlers = self._run_handlers  # another branch's event: it changes no shared state here
+        handler = handlers.get(f[TYPE])
         if handler is not None:
             handler(f, undo)
-        extra = f[EXTRA]
         if extra is not None and "fence" in extra:
             name, token = extra["fence"]
             if token > self.fences.get(name, 0):

@@ -55,6 +55,7 @@ class TracesProjection:
 
     __slots__ = ("by_run",)
     HANDLES = {"trace." + kind: "apply" for kind in TRACE_KINDS}
+    RUN_SCOPED = True  # kept per run, so a fork's traces fold on the main line too
 
     def __init__(self) -> None:
         self.by_run: dict[str, list[tuple]] = {}

@@ -17,6 +17,7 @@ from journal.errors import (
     NotFoundError,
     PermissionDenied,
     ProjectionError,
+    RecordedError,
     StaleFencingToken,
     SwarmlogError,
     ValidationError,
@@ -26,22 +27,29 @@ from journal.records import Event
 from journal.settings import Settings
 from journal.verify import VerifyReport
 from projections.kv import Entry
+from projections.refold import ReplayReport
 from projections.runs import RunInfo
 from projections.traces import TRACE_KINDS, Trace
 from swarmlog.connect import connect, connect_async
-from swarmlog.handles import Batch, Memory, Namespace, Pending, Run, View
+from swarmlog.diff import DiffRow, Divergence, KeyDiff, RunDiff
+from swarmlog.handles import Batch, BranchRun, Memory, Namespace, Pending, Run, View
 from swarmlog.leases import Lock
 from swarmlog.local import open_local
+from swarmlog.standin import ReplayRun
 
 __version__ = "0.1.0"
 
 __all__ = [
     "TRACE_KINDS",
     "Batch",
+    "BranchRun",
     "ConflictError",
     "CorruptionError",
+    "DiffRow",
+    "Divergence",
     "Entry",
     "Event",
+    "KeyDiff",
     "Lease",
     "LeaseError",
     "LeaseStatus",
@@ -55,7 +63,11 @@ __all__ = [
     "PermissionDenied",
     "ProjectionError",
     "Record",
+    "RecordedError",
+    "ReplayReport",
+    "ReplayRun",
     "Run",
+    "RunDiff",
     "RunInfo",
     "Settings",
     "StaleFencingToken",

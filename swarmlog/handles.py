@@ -27,18 +27,24 @@ from projections.commands import (
     trace_op,
 )
 from swarmlog.leases import Coordination
+from swarmlog.recorder import Recorder
 
 if TYPE_CHECKING:
     from journal.records import Event
     from journal.verify import VerifyReport
     from projections.kv import Entry
+    from projections.refold import ReplayReport
     from projections.runs import RunInfo
     from projections.traces import Trace
+    from swarmlog.diff import RunDiff
 
 
 def new_run_id() -> str:
     """A fresh run id that sorts by creation time: ``run-<ms hex>-<random hex>``."""
     return f"run-{time.time_ns() // 1_000_000:011x}-{os.urandom(5).hex()}"
+
+
+_fresh_run_id = new_run_id  # ``Namespace.fork`` has a parameter of that name
 
 
 def _first(results: list) -> Any:
@@ -163,7 +169,49 @@ class Namespace(_Reads):
     def run(self, run_id: str, *, agent: str | None = None, tool: str | None = None) -> Run:
         """A handle to an existing run; writes carry ``agent`` (default: the run's agent)."""
         check_name(run_id, "run_id")
-        return self._call("run_info", run_id, then=lambda info: Run(self, run_id, agent or info.agent, tool))
+        return self._call(
+            "run_info",
+            run_id,
+            then=lambda info: (Run if info.fork_seq is None else BranchRun)(
+                self, run_id, agent or info.agent, tool
+            ),
+        )
+
+    def fork(
+        self,
+        run_id: str,
+        *,
+        at: int | None = None,
+        new_run_id: str | None = None,
+        agent: str | None = None,
+        metadata: dict | None = None,
+        write_id: str | None = None,
+    ) -> Run:
+        """Begin a new run that branches off ``run_id`` after event ``at`` (default: its newest
+        event) and return its handle. The fork's history is the parent's up to ``at`` (nothing is
+        copied); its reads see the namespace as of ``at`` plus its own writes, and its writes
+        stay on its branch: main-line reads (``ns.get``) never see them. ``agent`` defaults to
+        the parent's. Forks of forks work the same way."""
+        check_name(run_id, "run_id")
+        new_id = _fresh_run_id() if new_run_id is None else new_run_id
+        check_name(new_id, "new_run_id")
+        check_name(agent, "agent", optional=True, max_chars=128)
+        if at is not None and (not isinstance(at, int) or isinstance(at, bool) or at < 1):
+            raise ValidationError(f"at must be None or the seq (an int >= 1) to fork after, got {at!r}")
+        if metadata is not None and not isinstance(metadata, dict):
+            raise ValidationError(f"run metadata must be a dict or None, got {type(metadata).__name__}")
+        if write_id is None:  # a fork re-executed by a restarted actor must not fail or fork twice
+            write_id = f"~fork-{new_id}"
+        return self._call(
+            "fork",
+            run_id,
+            new_id,
+            at=at,
+            agent=agent,
+            metadata=metadata,
+            write_id=write_id,
+            then=lambda info: BranchRun(self, new_id, info.agent),
+        )
 
     def run_info(self, run_id: str) -> RunInfo:
         """Status, agent, metadata and counts of a run (``NotFoundError`` when unknown)."""
@@ -209,11 +257,43 @@ class Namespace(_Reads):
         check_key(key)
         return self._call("why", key, limit=limit)
 
-    def at(self, seq: int) -> View:
-        """A read-only view of this namespace as it was right after event ``seq``."""
+    def at(self, seq: int, *, run: str | None = None) -> View:
+        """A read-only view of this namespace as it was right after event ``seq``; with ``run``,
+        as that run saw it then (for a fork: its branch)."""
         if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
             raise ValidationError(f"at() needs a seq (int >= 0), got {seq!r}")
+        if run is not None:
+            check_name(run, "run")
+            return self._call(
+                "run_read", run, "head", upto=seq, then=lambda _: View(self._backend, self._ns, seq, run=run)
+            )
         return self._call("open_view", seq, then=lambda _: View(self._backend, self._ns, seq))
+
+    # -- replay, diff ---------------------------------------------------------------------------
+
+    def replay(self, run_id: str, agent: Callable | None = None, *, resume: bool = False) -> ReplayReport:
+        """Without ``agent``: re-fold the run's history from the state before its first event
+        and check every transition against the record (``projections.refold``); the report
+        says where the first mismatch is. With ``agent``: run ``agent(stand_in)`` against the
+        record — recorded answers in, writes checked byte for byte, nothing written, no tool
+        called — and raise ``NonDeterminismError`` at the first divergence (``swarmlog.replay``);
+        ``resume=True`` goes on live where the record ends. An async agent (or backend) makes
+        this return an awaitable."""
+        check_name(run_id, "run_id")
+        if agent is None:
+            if resume:
+                raise ValidationError("resume=True needs the agent to continue with")
+            return self._call("replay_run", run_id)
+        from swarmlog.replay import replay_agent  # replay builds on these handles
+
+        return replay_agent(self, run_id, agent, resume=resume)
+
+    def diff(self, run_a: str, run_b: str) -> RunDiff:
+        """Where two runs part: the first divergence, an aligned event-by-event comparison and
+        the differences in the keys and traces each wrote (``swarmlog.diff``)."""
+        from swarmlog.diff import diff_runs
+
+        return diff_runs(self, run_a, run_b)
 
     def verify(self, *, projections: bool = False) -> VerifyReport:
         """Walk the hash chain and the indexes (and, with ``projections``, refold and compare)."""
@@ -249,12 +329,17 @@ class Namespace(_Reads):
 class View(_Reads):
     """Read-only namespace state right after event ``seq`` (TTL judged at that event's time)."""
 
-    def __init__(self, backend: Any, ns: str, seq: int):
+    def __init__(self, backend: Any, ns: str, seq: int, *, run: str | None = None):
         self._backend = backend
         self._ns = ns
         self.seq = seq
+        self.run = run
 
     def _call(self, method: str, *args: Any, then: Callable | None = None, **kwargs: Any) -> Any:
+        if self.run is not None:
+            return self._backend.call(
+                self._ns, "run_read", (self.run, method, args, kwargs), {"upto": self.seq}, then
+            )
         return self._backend.call(self._ns, "view_call", (self.seq, method, args, kwargs), {}, then)
 
     def head(self) -> int:
@@ -287,8 +372,10 @@ class View(_Reads):
         return f"<swarmlog.View {self._ns!r} at {self.seq}>"
 
 
-class Run(_Reads):
-    """A run: every write belongs to one. Reads see the run's own writes at once."""
+class Run(_Reads, Recorder):
+    """A run: every write belongs to one. Reads see the run's own writes at once.
+    It is also the recorder of its agent: ``call``, ``random``, ``now``, ``uuid``
+    (``swarmlog.recorder``)."""
 
     def __init__(self, namespace: Namespace, run_id: str, agent: str, tool: str | None = None):
         check_name(agent, "agent", max_chars=128)
@@ -394,6 +481,22 @@ class Run(_Reads):
 
     def traces(self, *, kind: str | None = None, event: int | None = None) -> list[Trace]:
         return self._call("traces", self.run_id, kind=kind, event=event)
+
+
+class BranchRun(Run):
+    """A forked run (``Namespace.fork``): its reads see its branch — the namespace as of the fork
+    point plus its own writes — and its writes stay on the branch."""
+
+    def _call(self, method: str, *args: Any, then: Callable | None = None, **kwargs: Any) -> Any:
+        if method == "submit":
+            return self._backend.call(self._ns, method, args, kwargs, then)
+        return self._backend.call(self._ns, "run_read", (self.run_id, method, args, kwargs), {}, then)
+
+    def with_tool(self, tool: str | None) -> BranchRun:
+        return BranchRun(self.namespace, self.run_id, self.agent, tool)
+
+    def __repr__(self) -> str:
+        return f"<swarmlog.BranchRun {self.run_id!r} of {self._ns!r} as {self.agent!r}>"
 
 
 class Pending:
