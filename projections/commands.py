@@ -274,6 +274,19 @@ def make_request(
     )
 
 
+def check_limits(req: Request, limits: Settings) -> None:
+    """Check a request against the limits of the store it reached: the factories run on the
+    caller's side and know only the default ``Settings``."""
+    if len(req.ops) > limits.max_ops_per_write:
+        raise ValidationError(
+            f"{len(req.ops)} operations in one write; the limit is {limits.max_ops_per_write}"
+        )
+    for op in req.ops:
+        key = getattr(op, "key", None)
+        if key is not None:
+            check_key(key, limits)
+
+
 def _check_fence(fence: Any) -> tuple[str, int]:
     name = getattr(fence, "name", None)
     token = getattr(fence, "token", None)

@@ -50,6 +50,7 @@ from projections.commands import (
     OpRef,
     Put,
     Request,
+    check_limits,
     check_name,
 )
 from projections.reader import Reader
@@ -363,6 +364,7 @@ class NamespaceEngine:
     def _decide(self, req: Request, builder: CommitBuilder, undo: UndoLog) -> tuple[list, list]:
         """Turn one request into events, applied as they are made. Returns the results for the
         caller and their compact form for the idempotency index."""
+        check_limits(req, self.settings)
         state = self.state
         runs = state.runs.runs
         extra = None
