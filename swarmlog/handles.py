@@ -76,10 +76,16 @@ class Memory:
 
 def check_namespace_name(name: Any) -> None:
     check_name(name, "namespace name")
-    if not all(c.isalnum() or c in "._-/" for c in name) or name.startswith("/") or ".." in name:
+    # "." would name the directory that holds every namespace.
+    if (
+        not all(c.isalnum() or c in "._-/" for c in name)
+        or name.startswith("/")
+        or ".." in name
+        or name == "."
+    ):
         raise ValidationError(
             f"namespace name {name!r} may hold only letters, digits and . _ - / "
-            "(not starting with / and without ..)"
+            "(not starting with /, not '.' and without ..)"
         )
 
 
