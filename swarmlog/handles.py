@@ -181,8 +181,8 @@ class Namespace(_Reads):
         limit: int | None = None,
     ) -> list[Event]:
         """Events with ``after < seq <= upto`` in seq order, of one run and/or some types."""
-        if types is not None and not isinstance(types, str):
-            types = list(types)
+        if isinstance(types, Iterable) and not isinstance(types, str):
+            types = list(types)  # anything else is refused by the backend's check
         return self._call("read_events", run_id, after=after, upto=upto, types=types, limit=limit)
 
     def event(self, seq: int) -> Event:
