@@ -19,7 +19,7 @@ from journal.store import Journal
 from projections.kv import Entry, entry_from_tuple
 from projections.runs import RunInfo, run_info
 from projections.state import ProjectionSet
-from projections.traces import Trace
+from projections.traces import TRACE_KINDS, Trace
 from projections.user import UserProjection
 
 _MISSING = object()
@@ -66,6 +66,8 @@ class Reader:
     ) -> list[str]:
         if not isinstance(prefix, str):
             raise ValidationError(f"prefix must be a string, got {prefix!r}")
+        if start_after is not None and not isinstance(start_after, str):
+            raise ValidationError(f"start_after must be None or a string (a key), got {start_after!r}")
         _check_limit(limit)
         return self.state.kv.list(prefix, self._clock(), start_after, limit)
 
@@ -108,6 +110,9 @@ class Reader:
     def traces(
         self, run_id: str | None = None, *, kind: str | None = None, event: int | None = None
     ) -> list[Trace]:
+        if kind is not None and kind not in TRACE_KINDS:
+            raise ValidationError(f"trace kind {kind!r} is unknown; use one of {', '.join(TRACE_KINDS)}")
+        _check_seq(event, "event")
         if run_id is not None:
             self.run_info(run_id)
         return self.state.traces.query(run_id, kind, event, None)
