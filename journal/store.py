@@ -26,6 +26,7 @@ import msgpack
 from rocksdict import (
     AccessType,
     DBCompressionType,
+    DBRecoveryMode,
     Options,
     Rdict,
     ReadOptions,
@@ -98,6 +99,10 @@ def _rocks_options(settings: Settings) -> Options:
     opt.set_write_buffer_size(settings.write_buffer_bytes)
     opt.set_compression_type(DBCompressionType.lz4())
     opt.set_paranoid_checks(True)
+    # RocksDB's default (point in time) replays the WAL up to the first damaged record and drops
+    # the rest without a word, losing acknowledged writes. Tolerate only a torn last record (a
+    # write cut off by a crash, never acknowledged); damage before it refuses the open.
+    opt.set_wal_recovery_mode(DBRecoveryMode.tolerate_corrupted_tail_records())
     return opt
 
 
