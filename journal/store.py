@@ -415,11 +415,12 @@ class Journal:
 
 def _translate_open_error(path: str, exc: Exception) -> Exception:
     text = str(exc)
+    # Corruption first: its messages say "block checksum", which holds "lock".
+    if "corrupt" in text.lower() or "checksum" in text.lower():
+        return CorruptionError(f"{path} cannot be opened: {text}")
     if "lock" in text.lower():
         return NamespaceUnavailable(
             f"{path} is open in another process or handle ({text}). Share one store through "
             "swarmlog.connect, or close the other handle first."
         )
-    if "corrupt" in text.lower() or "checksum" in text.lower():
-        return CorruptionError(f"{path} cannot be opened: {text}")
     return NamespaceUnavailable(f"{path} cannot be opened: {text}")
