@@ -35,7 +35,7 @@ from rocksdict import (
 )
 
 from journal.codec import ZERO_HASH, RecordCodec, build_chunk, split_chunk, unpack_raw
-from journal.errors import CorruptionError, NamespaceUnavailable, ValidationError
+from journal.errors import CorruptionError, NamespaceUnavailable, SwarmlogError, ValidationError
 from journal.records import TS
 from journal.settings import Settings
 
@@ -137,22 +137,28 @@ class Journal:
         self._chunk_cache: OrderedDict[int, tuple[int, list]] = OrderedDict()
         self._cache_lock = threading.Lock()
         self._closed = False
-        meta = self._cf["meta"]
-        fmt = meta.get(b"format")
-        if fmt is None:
-            if read_only:
-                raise NamespaceUnavailable(f"{path} holds no swarmlog journal")
-            self.uid = uuid.uuid4().hex[:12]
-            wb = WriteBatch(raw_mode=True)
-            wb.put(b"format", FORMAT, self._h["meta"])
-            wb.put(b"uid", self.uid.encode(), self._h["meta"])
-            self._db.write(wb, self._wopt)
-        elif fmt != FORMAT:
+        # Reading the first records can hit damaged blocks: release the directory and say so.
+        try:
+            meta = self._cf["meta"]
+            fmt = meta.get(b"format")
+            if fmt is None:
+                if read_only:
+                    raise NamespaceUnavailable(f"{path} holds no swarmlog journal")
+                self.uid = uuid.uuid4().hex[:12]
+                wb = WriteBatch(raw_mode=True)
+                wb.put(b"format", FORMAT, self._h["meta"])
+                wb.put(b"uid", self.uid.encode(), self._h["meta"])
+                self._db.write(wb, self._wopt)
+            elif fmt != FORMAT:
+                raise CorruptionError(f"{path} has journal format {fmt!r}, expected {FORMAT!r}")
+            else:
+                self.uid = meta[b"uid"].decode()
+            self.head_seq, self.head_hash, self.head_ts = self._load_head()
+        except BaseException as exc:
             self.close()
-            raise CorruptionError(f"{path} has journal format {fmt!r}, expected {FORMAT!r}")
-        else:
-            self.uid = meta[b"uid"].decode()
-        self.head_seq, self.head_hash, self.head_ts = self._load_head()
+            if isinstance(exc, Exception) and not isinstance(exc, SwarmlogError):
+                raise _translate_open_error(path, exc) from None
+            raise
 
     # -- lifecycle -----------------------------------------------------------------------------
 
