@@ -54,6 +54,15 @@ def index_key(name: str, seq: int) -> bytes:
     return name.encode() + b"\0" + _Q.pack(seq)
 
 
+def _check_iter(it, what: str) -> None:
+    """A RocksDB iterator that hits a damaged block just stops, as if at the end; its status
+    tells the two apart."""
+    try:
+        it.status()
+    except Exception as exc:  # rocksdict raises plain Exception
+        raise CorruptionError(f"{what} cannot be read: {exc}") from None
+
+
 class CommitBuilder:
     """Collects what one group commit writes, with marks so a failed request can be dropped."""
 
@@ -207,6 +216,7 @@ class Journal:
         it = self._cf["events"].iter(ReadOptions())
         it.seek_to_last()
         if not it.valid():
+            _check_iter(it, "the events column family")
             return None
         first_seq = _Q.unpack(it.key())[0]
         return first_seq, split_chunk(it.value(), first_seq)
@@ -261,6 +271,7 @@ class Journal:
         it = self._cf["events"].iter(ReadOptions())
         it.seek_for_prev(_Q.pack(seq))
         if not it.valid():
+            _check_iter(it, f"the chunk of event {seq}")
             raise CorruptionError(f"event {seq} is missing from the journal")
         first = _Q.unpack(it.key())[0]
         records = split_chunk(it.value(), first)
@@ -310,6 +321,13 @@ class Journal:
                     yield seq, stored
             expected = first + len(records)
             it.next()
+        else:
+            _check_iter(it, "the events column family")
+        # Stopping short of ``upto`` would let a replay end early without a word.
+        if expected is None or expected <= upto:
+            raise CorruptionError(
+                f"the journal ends before event {upto} (last chunk ends at {(expected or 1) - 1})"
+            )
 
     def iter_canonical(self, after: int = 0, upto: int | None = None) -> Iterator[tuple[int, bytes, bytes]]:
         """``(seq, digest, canonical)`` for ``after < seq <= upto``, each checked against its hash."""
@@ -338,6 +356,7 @@ class Journal:
                 if seq > after:
                     yield seq
             it.next()
+        _check_iter(it, f"the {cf_name} index")
 
     def run_seqs(self, run_id: str, after: int = 0, upto: int | None = None) -> Iterator[int]:
         """Seqs of a run's events in order, through the run index."""
@@ -350,8 +369,7 @@ class Journal:
     def iter_index(self, cf_name: str) -> Iterator[tuple[str, int, list[int]]]:
         """Every ``(name, first seq, seqs)`` entry of the run or type index (for verify)."""
         self._check_open()
-        for key, value in self._cf[cf_name].items():
-            key = bytes(key)
+        for key, value in self._scan(cf_name):
             if len(key) < 10 or key[-9] != 0:
                 raise CorruptionError(f"{cf_name} index key {key!r} is malformed")
             yield key[:-9].decode(), _Q.unpack(key[-8:])[0], msgpack.unpackb(value)
@@ -360,12 +378,12 @@ class Journal:
 
     def idem_get(self, write_id: str) -> bytes | None:
         self._check_open()
-        return self._cf["idem"].get(write_id.encode())
+        return self._get("idem", write_id.encode())
 
     def iter_idem(self) -> Iterator[tuple[str, bytes]]:
         self._check_open()
-        for key, value in self._cf["idem"].items():
-            yield bytes(key).decode(), value
+        for key, value in self._scan("idem"):
+            yield key.decode(), value
 
     # -- snapshots -----------------------------------------------------------------------------
 
@@ -393,7 +411,7 @@ class Journal:
 
     def meta_get(self, key: bytes) -> bytes | None:
         self._check_open()
-        return self._cf["meta"].get(key)
+        return self._get("meta", key)
 
     def meta_put(self, key: bytes, value: bytes | None) -> None:
         self._check_open()
@@ -406,10 +424,28 @@ class Journal:
 
     def meta_items(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
         self._check_open()
-        for key, value in self._cf["meta"].items(from_key=prefix):
-            if not bytes(key).startswith(prefix):
+        for key, value in self._scan("meta", prefix):
+            if not key.startswith(prefix):
                 break
-            yield bytes(key), value
+            yield key, value
+
+    # -- damage-aware access -------------------------------------------------------------------
+
+    def _get(self, cf_name: str, key: bytes) -> bytes | None:
+        try:
+            return self._cf[cf_name].get(key)
+        except Exception as exc:  # rocksdict raises plain Exception on a damaged block
+            raise CorruptionError(f"the {cf_name} column family cannot be read: {exc}") from None
+
+    def _scan(self, cf_name: str, start: bytes = b"") -> Iterator[tuple[bytes, bytes]]:
+        """``(key, value)`` from ``start`` on; unlike ``Rdict.items`` it does not end quietly
+        at a damaged block."""
+        it = self._cf[cf_name].iter(ReadOptions())
+        it.seek(start)
+        while it.valid():
+            yield bytes(it.key()), it.value()
+            it.next()
+        _check_iter(it, f"the {cf_name} column family")
 
     # -- raw access for tests and repair tools -------------------------------------------------
 
