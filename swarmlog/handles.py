@@ -8,6 +8,7 @@ the same classes serve ``await`` callers without a twin class per mode.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 from collections.abc import Callable, Iterable
@@ -38,6 +39,11 @@ if TYPE_CHECKING:
 def new_run_id() -> str:
     """A fresh run id that sorts by creation time: ``run-<ms hex>-<random hex>``."""
     return f"run-{time.time_ns() // 1_000_000:011x}-{os.urandom(5).hex()}"
+
+
+def run_id_for(write_id: str) -> str:
+    """The run id ``begin_run`` uses for a write id when it is given none: always the same."""
+    return f"run-w{hashlib.blake2b(write_id.encode(), digest_size=10).hexdigest()}"
 
 
 def _first(results: list) -> Any:
@@ -147,7 +153,11 @@ class Namespace(_Reads):
         write_id: str | None = None,
     ) -> Run:
         """Begin a run (``run_id`` generated when None) and return its handle."""
-        run_id = new_run_id() if run_id is None else run_id
+        if run_id is None:
+            check_name(write_id, "write_id", optional=True, max_chars=256)
+            # A begin_run sent again with its write id must name the same run, or the journal
+            # would refuse the write id as reused for a different write.
+            run_id = new_run_id() if write_id is None else run_id_for(write_id)
         request = make_request(run_id, agent, [begin_op(metadata=metadata)], tool=tool, write_id=write_id)
         return self._call("submit", request, then=lambda _: Run(self, run_id, agent, tool))
 
