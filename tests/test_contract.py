@@ -71,6 +71,46 @@ def test_begin_run_with_a_given_run_id_uses_it_and_refuses_it_twice(store):
     assert_store_sound(ns)
 
 
+def test_begin_run_sent_again_with_its_write_id_returns_the_same_run(store):
+    ns = store.ns
+    first = ns.begin_run(agent="planner", metadata={"goal": "x"}, write_id="start-1")
+    with unchanged(ns):
+        again = ns.begin_run(agent="planner", metadata={"goal": "x"}, write_id="start-1")
+    assert again.run_id == first.run_id
+    other = ns.begin_run(agent="planner", metadata={"goal": "x"}, write_id="start-2")
+    assert other.run_id != first.run_id
+    assert [r.run_id for r in ns.runs()] == [first.run_id, other.run_id]
+    assert_store_sound(ns)
+
+
+def test_a_store_open_in_this_process_cannot_be_opened_twice(store):
+    ns = store.ns
+    ns.begin_run(agent="a").put("k", 1)
+    second = swarmlog.open_local(store.path)
+    try:
+        with pytest.raises(swarmlog.NamespaceUnavailable, match="open in another process or handle"):
+            second.namespace(ns.name).head()
+    finally:
+        second.close()
+    assert ns.get("k") == 1
+    assert_store_sound(ns)
+
+
+def test_event_times_keep_increasing_when_the_wall_clock_steps_back(store):
+    clock = store.with_clock()
+    ns = store.ns
+    run = ns.begin_run("r", agent="a")
+    before = run.append_event("tick", 1)
+    clock.advance(-3600)
+    same_process = run.append_event("tick", 2)
+    ns = store.reopen()
+    clock.advance(-3600)
+    after_restart = ns.run("r").append_event("tick", 3)
+    assert before.ts < same_process.ts < after_restart.ts
+    assert after_restart.time_ms >= before.time_ms
+    assert_store_sound(ns)
+
+
 def test_run_returns_a_handle_to_an_existing_run_and_refuses_an_unknown_one(store):
     ns = store.ns
     ns.begin_run("run-42", agent="planner")
