@@ -21,6 +21,8 @@ from projections.traces import TRACE_KINDS
 
 RESERVED_TYPE_PREFIXES = ("run.", "kv.", "doc.", "vec.", "idx.", "trace.", "txn.", "sys.", "swarmlog.")
 MAX_NAME_CHARS = 200
+MAX_TTL_S = 10**10  # about 300 years; expiry times must fit a 64-bit record field
+MAX_FENCE_TOKEN = 2**63 - 1
 _DEFAULTS = Settings()
 
 
@@ -146,6 +148,10 @@ def ttl_to_ms(ttl: Any) -> int | None:
         return None
     if isinstance(ttl, bool) or not isinstance(ttl, int | float) or not math.isfinite(ttl) or ttl <= 0:
         raise ValidationError(f"ttl must be a positive number of seconds or None, got {ttl!r}")
+    if ttl > MAX_TTL_S:
+        raise ValidationError(
+            f"ttl {ttl!r} is too long; the limit is {MAX_TTL_S} seconds (use None for no expiry)"
+        )
     return max(1, math.ceil(ttl * 1000))
 
 
@@ -297,7 +303,9 @@ def _check_fence(fence: Any) -> tuple[str, int]:
         or not name
         or not isinstance(token, int)
         or isinstance(token, bool)
-        or token < 1
+        or not 1 <= token <= MAX_FENCE_TOKEN
     ):
-        raise ValidationError(f"fence must be a Lease or a (lease name, token >= 1) pair, got {fence!r}")
+        raise ValidationError(
+            f"fence must be a Lease or a (lease name, 1 <= token < 2**63) pair, got {fence!r}"
+        )
     return (name, token)

@@ -333,6 +333,14 @@ def test_a_bad_ttl_is_refused(store, run, ttl):
     assert_store_sound(ns)
 
 
+@pytest.mark.parametrize("ttl", [1e300, 2**70, 10**11])
+def test_a_ttl_too_long_to_store_is_refused(store, run, ttl):
+    ns = store.ns
+    with refused(ns, "ttl .*is too long"):
+        run.put("k", 1, ttl=ttl)
+    assert_store_sound(ns)
+
+
 @pytest.mark.parametrize("expected", [-1, "1", 1.0, True, [0]])
 def test_a_bad_expected_version_is_refused(store, run, expected):
     ns = store.ns
@@ -376,7 +384,9 @@ def test_a_bad_tool_is_refused(store, run, tool):
     assert_store_sound(ns)
 
 
-@pytest.mark.parametrize("fence", ["lease", ("lease", 0), ("", 1), ("lease", "1"), ("lease", True)])
+@pytest.mark.parametrize(
+    "fence", ["lease", ("lease", 0), ("", 1), ("lease", "1"), ("lease", True), ("lease", 2**63)]
+)
 def test_a_bad_fence_is_refused(store, run, fence):
     ns = store.ns
     with refused(ns, "fence must be a Lease or a"):
