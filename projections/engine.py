@@ -305,12 +305,14 @@ class NamespaceEngine:
                 mark = (undo.mark(), builder.mark(), self._next_seq, self._prev)
                 try:
                     out, wire = self._decide(req, builder, undo)
-                except SwarmlogError as exc:
+                except Exception as exc:  # a SwarmlogError, or bad input a check missed: it fails alone
                     self._rollback(mark, builder)
                     results.append(exc)
                     continue
                 except BaseException:
-                    self._rollback(mark, builder)
+                    # Nothing of this group will be written: take back the requests before it too.
+                    undo.rollback(0)
+                    self._next_seq, self._prev, _ = start
                     raise
                 if wid is not None:
                     first = mark[2] if self._next_seq > mark[2] else 0
