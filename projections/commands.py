@@ -108,11 +108,22 @@ def check_name(value: Any, what: str, *, optional: bool = False, max_chars: int 
         raise ValidationError(f"{what} is {len(value)} characters long; the limit is {max_chars}")
     if "\0" in value:
         raise ValidationError(f"{what} must not contain NUL characters: {value!r}")
+    _check_unicode(value, what)
+
+
+def _check_unicode(value: str, what: str) -> None:
+    """A str with a lone surrogate has no UTF-8 form: it would fail deep in the engine."""
+    if not value.isascii():
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            raise ValidationError(f"{what} {value!r} is not valid Unicode text (a lone surrogate)") from None
 
 
 def check_key(key: Any, limits: Settings = _DEFAULTS) -> None:
     if not isinstance(key, str) or not key:
         raise ValidationError(f"a key must be a non-empty string, got {key!r}")
+    _check_unicode(key, "key")
     if len(key) * 4 > limits.max_key_bytes and len(key.encode()) > limits.max_key_bytes:
         raise ValidationError(
             f"key {key[:40]!r}… is {len(key.encode())} bytes; the limit is {limits.max_key_bytes}"
