@@ -394,6 +394,33 @@ def test_a_bad_fence_is_refused(store, run, fence):
     assert_store_sound(ns)
 
 
+LONE = "\ud800"  # a lone surrogate: a str that has no UTF-8 encoding
+
+
+def test_names_and_keys_that_are_not_valid_unicode_are_refused(store, run):
+    ns = store.ns
+    for call, what in (
+        (lambda: run.put("k" + LONE, 1), "key"),
+        (lambda: run.delete("k" + LONE), "key"),
+        (lambda: ns.get("k" + LONE), "key"),
+        (lambda: ns.begin_run("r" + LONE, agent="a"), "run_id"),
+        (lambda: ns.begin_run(agent="a" + LONE), "agent"),
+        (lambda: run.append_event("t" + LONE, 1), "event type"),
+        (lambda: run.put("k", 1, write_id="w" + LONE), "write_id"),
+        (lambda: run.put("k", 1, tool="t" + LONE), "tool"),
+        (lambda: run.end("s" + LONE), "status"),
+        (lambda: ns.register_projection("p" + LONE, lambda state, event: state, 0), "projection name"),
+        (lambda: run.put("k", "v" + LONE), "cannot be stored"),
+    ):
+        with refused(ns, what):
+            call()
+    with pytest.raises(swarmlog.NotFoundError):
+        ns.projection("p" + LONE)
+    assert ns.run_info("r").running
+    ns = store.reopen()  # closing wrote a snapshot: nothing unencodable got into the state
+    assert_store_sound(ns)
+
+
 # -- namespace names -----------------------------------------------------------------------------
 
 
