@@ -78,13 +78,14 @@ class Reader:
         entries = self.state.kv.entries
         return [entry_from_tuple(k, entries[k]) for k in keys]
 
-    def why(self, key: str, *, limit: int = 100) -> list[Event]:
+    def why(self, key: str, *, limit: int | None = 100) -> list[Event]:
         """The events behind the current value of ``key``, newest first: the write that set it,
-        then the writes it replaced, back to the one that created it."""
+        then the writes it replaced, back to the one that created it (at most ``limit``)."""
+        _check_limit(limit)
         t = self.state.kv.live(key, self._clock())
         out: list[Event] = []
         version = 0 if t is None else t[1]
-        while version and len(out) < limit:
+        while version and (limit is None or len(out) < limit):
             ev = self.event(version)
             out.append(ev)
             version = ev.payload.get("prev", 0) if isinstance(ev.payload, dict) else 0
@@ -120,7 +121,7 @@ class Reader:
     # -- events --------------------------------------------------------------------------------
 
     def event(self, seq: int) -> Event:
-        if not isinstance(seq, int) or not 1 <= seq <= self.upto:
+        if not isinstance(seq, int) or isinstance(seq, bool) or not 1 <= seq <= self.upto:
             raise NotFoundError(f"event {seq!r} does not exist here (1..{self.upto})")
         digest, canonical = self.journal.canonical(seq)
         return event_from_fields(unpack_value(canonical), digest)
