@@ -593,6 +593,8 @@ def test_why_returns_the_lineage_of_the_current_value_newest_first(store):
     assert [e.payload["value"] for e in lineage] == [3, 2, 1]
     assert [e.agent for e in lineage] == ["a", "b", "a"]
     assert [e.seq for e in ns.why("k", limit=2)] == [v3, v2]
+    assert [e.seq for e in ns.why("k", limit=None)] == [v3, v2, v1]
+    assert ns.why("k", limit=0) == []
     assert run.delete("k")
     assert ns.why("k") == []
     v4 = run.put("k", 4)

@@ -455,6 +455,7 @@ def test_a_bad_limit_is_refused(store, run, limit):
         lambda: ns.list(limit=limit),
         lambda: ns.items(limit=limit),
         lambda: ns.read_events(limit=limit),
+        lambda: ns.why("existing", limit=limit),
     ):
         with refused(ns, "limit must be None or an int >= 0"):
             read()
@@ -504,7 +505,7 @@ def test_at_refuses_a_seq_outside_the_journal(store, run, seq):
     assert_store_sound(ns)
 
 
-@pytest.mark.parametrize("seq", [0, -1, "1", 10**6])
+@pytest.mark.parametrize("seq", [0, -1, "1", True, 10**6])
 def test_reading_an_event_that_does_not_exist_is_not_found(store, run, seq):
     ns = store.ns
     with refused(ns, "does not exist", swarmlog.NotFoundError):
