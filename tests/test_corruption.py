@@ -210,7 +210,7 @@ def flushed_store(tmp_path_factory):
 
 def _sst_trials(root: str) -> list[tuple[str, float]]:
     files = sorted(f for f in os.listdir(ns_dir(root)) if f.endswith(".sst"))
-    return [(f, frac) for f in files for frac in (0.02, 0.2, 0.45, 0.7, 0.9, 0.995)]
+    return [(f, frac) for f in files for frac in (0.03, 0.3, 0.6, 0.97)]
 
 
 @pytest.mark.parametrize("replay", [False, True], ids=["snapshot", "full-replay"])
@@ -224,7 +224,7 @@ def test_flipped_bytes_in_sst_files_never_read_as_other_data(flushed_store, tmp_
             for key in list(snaps.keys()):
                 del snaps[key]
     trials = _sst_trials(base)
-    assert len(trials) >= 4 * 6, "expected the column families in several SST files"
+    assert len(trials) >= 4 * 4, "expected the column families in several SST files"
     seen: dict[str, int] = {}
     for i, (name, frac) in enumerate(trials):
         copy = str(tmp_path / f"t{i}")
