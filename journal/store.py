@@ -26,6 +26,7 @@ import msgpack
 from rocksdict import (
     AccessType,
     DBCompressionType,
+    DBRecoveryMode,
     Options,
     Rdict,
     ReadOptions,
@@ -34,7 +35,7 @@ from rocksdict import (
 )
 
 from journal.codec import ZERO_HASH, RecordCodec, build_chunk, split_chunk, unpack_raw
-from journal.errors import CorruptionError, NamespaceUnavailable, ValidationError
+from journal.errors import CorruptionError, NamespaceUnavailable, SwarmlogError, ValidationError
 from journal.records import TS
 from journal.settings import Settings
 
@@ -51,6 +52,15 @@ def seq_key(seq: int) -> bytes:
 
 def index_key(name: str, seq: int) -> bytes:
     return name.encode() + b"\0" + _Q.pack(seq)
+
+
+def _check_iter(it, what: str) -> None:
+    """A RocksDB iterator that hits a damaged block just stops, as if at the end; its status
+    tells the two apart."""
+    try:
+        it.status()
+    except Exception as exc:  # rocksdict raises plain Exception
+        raise CorruptionError(f"{what} cannot be read: {exc}") from None
 
 
 class CommitBuilder:
@@ -98,6 +108,10 @@ def _rocks_options(settings: Settings) -> Options:
     opt.set_write_buffer_size(settings.write_buffer_bytes)
     opt.set_compression_type(DBCompressionType.lz4())
     opt.set_paranoid_checks(True)
+    # RocksDB's default (point in time) replays the WAL up to the first damaged record and drops
+    # the rest without a word, losing acknowledged writes. Tolerate only a torn last record (a
+    # write cut off by a crash, never acknowledged); damage before it refuses the open.
+    opt.set_wal_recovery_mode(DBRecoveryMode.tolerate_corrupted_tail_records())
     return opt
 
 
@@ -132,22 +146,28 @@ class Journal:
         self._chunk_cache: OrderedDict[int, tuple[int, list]] = OrderedDict()
         self._cache_lock = threading.Lock()
         self._closed = False
-        meta = self._cf["meta"]
-        fmt = meta.get(b"format")
-        if fmt is None:
-            if read_only:
-                raise NamespaceUnavailable(f"{path} holds no swarmlog journal")
-            self.uid = uuid.uuid4().hex[:12]
-            wb = WriteBatch(raw_mode=True)
-            wb.put(b"format", FORMAT, self._h["meta"])
-            wb.put(b"uid", self.uid.encode(), self._h["meta"])
-            self._db.write(wb, self._wopt)
-        elif fmt != FORMAT:
+        # Reading the first records can hit damaged blocks: release the directory and say so.
+        try:
+            meta = self._cf["meta"]
+            fmt = meta.get(b"format")
+            if fmt is None:
+                if read_only:
+                    raise NamespaceUnavailable(f"{path} holds no swarmlog journal")
+                self.uid = uuid.uuid4().hex[:12]
+                wb = WriteBatch(raw_mode=True)
+                wb.put(b"format", FORMAT, self._h["meta"])
+                wb.put(b"uid", self.uid.encode(), self._h["meta"])
+                self._db.write(wb, self._wopt)
+            elif fmt != FORMAT:
+                raise CorruptionError(f"{path} has journal format {fmt!r}, expected {FORMAT!r}")
+            else:
+                self.uid = meta[b"uid"].decode()
+            self.head_seq, self.head_hash, self.head_ts = self._load_head()
+        except BaseException as exc:
             self.close()
-            raise CorruptionError(f"{path} has journal format {fmt!r}, expected {FORMAT!r}")
-        else:
-            self.uid = meta[b"uid"].decode()
-        self.head_seq, self.head_hash, self.head_ts = self._load_head()
+            if isinstance(exc, Exception) and not isinstance(exc, SwarmlogError):
+                raise _translate_open_error(path, exc) from None
+            raise
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -196,6 +216,7 @@ class Journal:
         it = self._cf["events"].iter(ReadOptions())
         it.seek_to_last()
         if not it.valid():
+            _check_iter(it, "the events column family")
             return None
         first_seq = _Q.unpack(it.key())[0]
         return first_seq, split_chunk(it.value(), first_seq)
@@ -250,6 +271,7 @@ class Journal:
         it = self._cf["events"].iter(ReadOptions())
         it.seek_for_prev(_Q.pack(seq))
         if not it.valid():
+            _check_iter(it, f"the chunk of event {seq}")
             raise CorruptionError(f"event {seq} is missing from the journal")
         first = _Q.unpack(it.key())[0]
         records = split_chunk(it.value(), first)
@@ -299,6 +321,13 @@ class Journal:
                     yield seq, stored
             expected = first + len(records)
             it.next()
+        else:
+            _check_iter(it, "the events column family")
+        # Stopping short of ``upto`` would let a replay end early without a word.
+        if expected is None or expected <= upto:
+            raise CorruptionError(
+                f"the journal ends before event {upto} (last chunk ends at {(expected or 1) - 1})"
+            )
 
     def iter_canonical(self, after: int = 0, upto: int | None = None) -> Iterator[tuple[int, bytes, bytes]]:
         """``(seq, digest, canonical)`` for ``after < seq <= upto``, each checked against its hash."""
@@ -327,6 +356,7 @@ class Journal:
                 if seq > after:
                     yield seq
             it.next()
+        _check_iter(it, f"the {cf_name} index")
 
     def run_seqs(self, run_id: str, after: int = 0, upto: int | None = None) -> Iterator[int]:
         """Seqs of a run's events in order, through the run index."""
@@ -339,8 +369,7 @@ class Journal:
     def iter_index(self, cf_name: str) -> Iterator[tuple[str, int, list[int]]]:
         """Every ``(name, first seq, seqs)`` entry of the run or type index (for verify)."""
         self._check_open()
-        for key, value in self._cf[cf_name].items():
-            key = bytes(key)
+        for key, value in self._scan(cf_name):
             if len(key) < 10 or key[-9] != 0:
                 raise CorruptionError(f"{cf_name} index key {key!r} is malformed")
             yield key[:-9].decode(), _Q.unpack(key[-8:])[0], msgpack.unpackb(value)
@@ -349,12 +378,12 @@ class Journal:
 
     def idem_get(self, write_id: str) -> bytes | None:
         self._check_open()
-        return self._cf["idem"].get(write_id.encode())
+        return self._get("idem", write_id.encode())
 
     def iter_idem(self) -> Iterator[tuple[str, bytes]]:
         self._check_open()
-        for key, value in self._cf["idem"].items():
-            yield bytes(key).decode(), value
+        for key, value in self._scan("idem"):
+            yield key.decode(), value
 
     # -- snapshots -----------------------------------------------------------------------------
 
@@ -382,7 +411,7 @@ class Journal:
 
     def meta_get(self, key: bytes) -> bytes | None:
         self._check_open()
-        return self._cf["meta"].get(key)
+        return self._get("meta", key)
 
     def meta_put(self, key: bytes, value: bytes | None) -> None:
         self._check_open()
@@ -395,10 +424,28 @@ class Journal:
 
     def meta_items(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
         self._check_open()
-        for key, value in self._cf["meta"].items(from_key=prefix):
-            if not bytes(key).startswith(prefix):
+        for key, value in self._scan("meta", prefix):
+            if not key.startswith(prefix):
                 break
-            yield bytes(key), value
+            yield key, value
+
+    # -- damage-aware access -------------------------------------------------------------------
+
+    def _get(self, cf_name: str, key: bytes) -> bytes | None:
+        try:
+            return self._cf[cf_name].get(key)
+        except Exception as exc:  # rocksdict raises plain Exception on a damaged block
+            raise CorruptionError(f"the {cf_name} column family cannot be read: {exc}") from None
+
+    def _scan(self, cf_name: str, start: bytes = b"") -> Iterator[tuple[bytes, bytes]]:
+        """``(key, value)`` from ``start`` on; unlike ``Rdict.items`` it does not end quietly
+        at a damaged block."""
+        it = self._cf[cf_name].iter(ReadOptions())
+        it.seek(start)
+        while it.valid():
+            yield bytes(it.key()), it.value()
+            it.next()
+        _check_iter(it, f"the {cf_name} column family")
 
     # -- raw access for tests and repair tools -------------------------------------------------
 
@@ -410,11 +457,12 @@ class Journal:
 
 def _translate_open_error(path: str, exc: Exception) -> Exception:
     text = str(exc)
+    # Corruption first: its messages say "block checksum", which holds "lock".
+    if "corrupt" in text.lower() or "checksum" in text.lower():
+        return CorruptionError(f"{path} cannot be opened: {text}")
     if "lock" in text.lower():
         return NamespaceUnavailable(
             f"{path} is open in another process or handle ({text}). Share one store through "
             "swarmlog.connect, or close the other handle first."
         )
-    if "corrupt" in text.lower() or "checksum" in text.lower():
-        return CorruptionError(f"{path} cannot be opened: {text}")
     return NamespaceUnavailable(f"{path} cannot be opened: {text}")

@@ -88,15 +88,21 @@ def verify_journal(journal: Journal, progress: Callable[[int, int], None] | None
         if missing != -1:
             return _bad(head, missing, f"event {missing} is missing from the {what} index")
 
-    for write_id, value in journal.iter_idem():
-        try:
-            first, last = msgpack.unpackb(value)[:2]
-        except Exception:
-            return _bad(head, None, f"idempotency entry {write_id!r} does not decode")
-        if first and not (
-            1 <= first <= last <= head and all(write_id_of.get(s) == write_id for s in range(first, last + 1))
-        ):
-            return _bad(head, first, f"idempotency entry {write_id!r} names events {first}..{last} wrongly")
+    try:
+        for write_id, value in journal.iter_idem():
+            try:
+                first, last = msgpack.unpackb(value)[:2]
+            except Exception:
+                return _bad(head, None, f"idempotency entry {write_id!r} does not decode")
+            if first and not (
+                1 <= first <= last <= head
+                and all(write_id_of.get(s) == write_id for s in range(first, last + 1))
+            ):
+                return _bad(
+                    head, first, f"idempotency entry {write_id!r} names events {first}..{last} wrongly"
+                )
+    except CorruptionError as exc:
+        return _bad(head, None, str(exc))
     return VerifyReport(ok=True, checked=head)
 
 

@@ -32,6 +32,8 @@ RESERVED_TYPE_PREFIXES = (
     "call.",
 )
 MAX_NAME_CHARS = 200
+MAX_TTL_S = 10**10  # about 300 years; expiry times must fit a 64-bit record field
+MAX_FENCE_TOKEN = 2**63 - 1
 _DEFAULTS = Settings()
 
 
@@ -117,11 +119,22 @@ def check_name(value: Any, what: str, *, optional: bool = False, max_chars: int 
         raise ValidationError(f"{what} is {len(value)} characters long; the limit is {max_chars}")
     if "\0" in value:
         raise ValidationError(f"{what} must not contain NUL characters: {value!r}")
+    _check_unicode(value, what)
+
+
+def _check_unicode(value: str, what: str) -> None:
+    """A str with a lone surrogate has no UTF-8 form: it would fail deep in the engine."""
+    if not value.isascii():
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            raise ValidationError(f"{what} {value!r} is not valid Unicode text (a lone surrogate)") from None
 
 
 def check_key(key: Any, limits: Settings = _DEFAULTS) -> None:
     if not isinstance(key, str) or not key:
         raise ValidationError(f"a key must be a non-empty string, got {key!r}")
+    _check_unicode(key, "key")
     if len(key) * 4 > limits.max_key_bytes and len(key.encode()) > limits.max_key_bytes:
         raise ValidationError(
             f"key {key[:40]!r}… is {len(key.encode())} bytes; the limit is {limits.max_key_bytes}"
@@ -157,6 +170,10 @@ def ttl_to_ms(ttl: Any) -> int | None:
         return None
     if isinstance(ttl, bool) or not isinstance(ttl, int | float) or not math.isfinite(ttl) or ttl <= 0:
         raise ValidationError(f"ttl must be a positive number of seconds or None, got {ttl!r}")
+    if ttl > MAX_TTL_S:
+        raise ValidationError(
+            f"ttl {ttl!r} is too long; the limit is {MAX_TTL_S} seconds (use None for no expiry)"
+        )
     return max(1, math.ceil(ttl * 1000))
 
 
@@ -285,6 +302,19 @@ def make_request(
     )
 
 
+def check_limits(req: Request, limits: Settings) -> None:
+    """Check a request against the limits of the store it reached: the factories run on the
+    caller's side and know only the default ``Settings``."""
+    if len(req.ops) > limits.max_ops_per_write:
+        raise ValidationError(
+            f"{len(req.ops)} operations in one write; the limit is {limits.max_ops_per_write}"
+        )
+    for op in req.ops:
+        key = getattr(op, "key", None)
+        if key is not None:
+            check_key(key, limits)
+
+
 def _check_fence(fence: Any) -> tuple[str, int]:
     name = getattr(fence, "name", None)
     token = getattr(fence, "token", None)
@@ -295,7 +325,9 @@ def _check_fence(fence: Any) -> tuple[str, int]:
         or not name
         or not isinstance(token, int)
         or isinstance(token, bool)
-        or token < 1
+        or not 1 <= token <= MAX_FENCE_TOKEN
     ):
-        raise ValidationError(f"fence must be a Lease or a (lease name, token >= 1) pair, got {fence!r}")
+        raise ValidationError(
+            f"fence must be a Lease or a (lease name, 1 <= token < 2**63) pair, got {fence!r}"
+        )
     return (name, token)

@@ -53,6 +53,7 @@ from projections.commands import (
     Put,
     Request,
     begin_op,
+    check_limits,
     check_name,
     make_request,
 )
@@ -319,12 +320,14 @@ class NamespaceEngine:
                 mark = (undo.mark(), builder.mark(), self._next_seq, self._prev)
                 try:
                     out, wire = self.branches.decide(req, builder, undo)
-                except SwarmlogError as exc:
+                except Exception as exc:  # a SwarmlogError, or bad input a check missed: it fails alone
                     self._rollback(mark, builder)
                     results.append(exc)
                     continue
                 except BaseException:
-                    self._rollback(mark, builder)
+                    # Nothing of this group will be written: take back the requests before it too.
+                    undo.rollback(0)
+                    self._next_seq, self._prev, _ = start
                     raise
                 if wid is not None:
                     first = mark[2] if self._next_seq > mark[2] else 0
@@ -380,6 +383,7 @@ class NamespaceEngine:
     def _decide(self, req: Request, builder: CommitBuilder, undo: UndoLog) -> tuple[list, list]:
         """Turn one request into events, applied as they are made. Returns the results for the
         caller and their compact form for the idempotency index."""
+        check_limits(req, self.settings)
         state = self.state
         runs = state.runs.runs
         extra = None

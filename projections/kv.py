@@ -155,6 +155,8 @@ class KVProjection:
         keys = self.keys
         lo = prefix if start_after is None or start_after < prefix else start_after
         out: list[str] = []
+        if limit == 0:  # the loop checks the limit only after taking a key
+            return out
         for key in keys.irange(lo, inclusive=(True, True)):
             if not key.startswith(prefix):
                 break

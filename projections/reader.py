@@ -20,7 +20,7 @@ from projections.kv import Entry, entry_from_tuple
 from projections.lineage import history, history_seqs
 from projections.runs import RunInfo, run_info
 from projections.state import ProjectionSet
-from projections.traces import Trace
+from projections.traces import TRACE_KINDS, Trace
 from projections.user import UserProjection
 
 _MISSING = object()
@@ -67,6 +67,8 @@ class Reader:
     ) -> list[str]:
         if not isinstance(prefix, str):
             raise ValidationError(f"prefix must be a string, got {prefix!r}")
+        if start_after is not None and not isinstance(start_after, str):
+            raise ValidationError(f"start_after must be None or a string (a key), got {start_after!r}")
         _check_limit(limit)
         return self.state.kv.list(prefix, self._clock(), start_after, limit)
 
@@ -77,13 +79,14 @@ class Reader:
         entries = self.state.kv.entries
         return [entry_from_tuple(k, entries[k]) for k in keys]
 
-    def why(self, key: str, *, limit: int = 100) -> list[Event]:
+    def why(self, key: str, *, limit: int | None = 100) -> list[Event]:
         """The events behind the current value of ``key``, newest first: the write that set it,
-        then the writes it replaced, back to the one that created it."""
+        then the writes it replaced, back to the one that created it (at most ``limit``)."""
+        _check_limit(limit)
         t = self.state.kv.live(key, self._clock())
         out: list[Event] = []
         version = 0 if t is None else t[1]
-        while version and len(out) < limit:
+        while version and (limit is None or len(out) < limit):
             ev = self.event(version)
             out.append(ev)
             version = ev.payload.get("prev", 0) if isinstance(ev.payload, dict) else 0
@@ -109,6 +112,9 @@ class Reader:
     def traces(
         self, run_id: str | None = None, *, kind: str | None = None, event: int | None = None
     ) -> list[Trace]:
+        if kind is not None and kind not in TRACE_KINDS:
+            raise ValidationError(f"trace kind {kind!r} is unknown; use one of {', '.join(TRACE_KINDS)}")
+        _check_seq(event, "event")
         if run_id is not None:
             self.run_info(run_id)
             segments = history(self.state.runs.runs, run_id)
@@ -119,7 +125,7 @@ class Reader:
     # -- events --------------------------------------------------------------------------------
 
     def event(self, seq: int) -> Event:
-        if not isinstance(seq, int) or not 1 <= seq <= self.upto:
+        if not isinstance(seq, int) or isinstance(seq, bool) or not 1 <= seq <= self.upto:
             raise NotFoundError(f"event {seq!r} does not exist here (1..{self.upto})")
         digest, canonical = self.journal.canonical(seq)
         return event_from_fields(unpack_value(canonical), digest)

@@ -8,6 +8,7 @@ the same classes serve ``await`` callers without a twin class per mode.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 from collections.abc import Callable, Iterable
@@ -45,6 +46,9 @@ def new_run_id() -> str:
 
 
 _fresh_run_id = new_run_id  # ``Namespace.fork`` has a parameter of that name
+def run_id_for(write_id: str) -> str:
+    """The run id ``begin_run`` uses for a write id when it is given none: always the same."""
+    return f"run-w{hashlib.blake2b(write_id.encode(), digest_size=10).hexdigest()}"
 
 
 def _first(results: list) -> Any:
@@ -97,10 +101,16 @@ class Memory(Coordination):
 
 def check_namespace_name(name: Any) -> None:
     check_name(name, "namespace name")
-    if not all(c.isalnum() or c in "._-/" for c in name) or name.startswith("/") or ".." in name:
+    # "." would name the directory that holds every namespace.
+    if (
+        not all(c.isalnum() or c in "._-/" for c in name)
+        or name.startswith("/")
+        or ".." in name
+        or name == "."
+    ):
         raise ValidationError(
             f"namespace name {name!r} may hold only letters, digits and . _ - / "
-            "(not starting with / and without ..)"
+            "(not starting with /, not '.' and without ..)"
         )
 
 
@@ -162,7 +172,11 @@ class Namespace(_Reads):
         write_id: str | None = None,
     ) -> Run:
         """Begin a run (``run_id`` generated when None) and return its handle."""
-        run_id = new_run_id() if run_id is None else run_id
+        if run_id is None:
+            check_name(write_id, "write_id", optional=True, max_chars=256)
+            # A begin_run sent again with its write id must name the same run, or the journal
+            # would refuse the write id as reused for a different write.
+            run_id = new_run_id() if write_id is None else run_id_for(write_id)
         request = make_request(run_id, agent, [begin_op(metadata=metadata)], tool=tool, write_id=write_id)
         return self._call("submit", request, then=lambda _: Run(self, run_id, agent, tool))
 
@@ -238,8 +252,8 @@ class Namespace(_Reads):
         limit: int | None = None,
     ) -> list[Event]:
         """Events with ``after < seq <= upto`` in seq order, of one run and/or some types."""
-        if types is not None and not isinstance(types, str):
-            types = list(types)
+        if isinstance(types, Iterable) and not isinstance(types, str):
+            types = list(types)  # anything else is refused by the backend's check
         return self._call("read_events", run_id, after=after, upto=upto, types=types, limit=limit)
 
     def event(self, seq: int) -> Event:
