@@ -46,6 +46,8 @@ def new_run_id() -> str:
 
 
 _fresh_run_id = new_run_id  # ``Namespace.fork`` has a parameter of that name
+
+
 def run_id_for(write_id: str) -> str:
     """The run id ``begin_run`` uses for a write id when it is given none: always the same."""
     return f"run-w{hashlib.blake2b(write_id.encode(), digest_size=10).hexdigest()}"

@@ -82,6 +82,7 @@ class RayBackend:
         self._lock = threading.Lock()
         self._client = uuid.uuid4().hex[:12]
         self._counter = itertools.count(1)
+        self._closed = False
 
     def __repr__(self) -> str:
         return f"ray {self.root!r} (Ray namespace {self.ray_namespace!r})"
@@ -90,6 +91,11 @@ class RayBackend:
 
     def actor(self, namespace: str) -> Any:
         """The namespace's actor handle, creating the actor if no one has (get-if-exists)."""
+        if self._closed:
+            raise NamespaceUnavailable(
+                f"this client of {self.root} is closed; call swarmlog.connect() again "
+                "(the namespaces themselves keep serving other clients)"
+            )
         handle = self._actors.get(namespace)
         if handle is None:
             with self._lock:
@@ -178,7 +184,8 @@ class RayBackend:
         )
 
     def close(self) -> None:
-        """Forget the actor handles; the actors keep serving other clients."""
+        """Close this client: forget the actor handles (the actors keep serving other clients)."""
+        self._closed = True
         self._forget_all()
 
     def _forget_all(self) -> None:
@@ -200,6 +207,7 @@ class RayBackend:
             except Exception:
                 pass  # killed below either way; its journal recovers on the next start
             ray.kill(h, no_restart=True)
+        self._closed = True
         self._forget_all()
 
 
@@ -244,6 +252,7 @@ class AsyncRayBackend(RayBackend):
         return asyncio.to_thread(super().shutdown)
 
     def close(self) -> Any:
+        self._closed = True
         self._forget_all()
         return _done()
 

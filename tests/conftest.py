@@ -3,10 +3,10 @@ from __future__ import annotations
 import pytest
 
 import swarmlog
-from tests.helpers import Store
+from tests.helpers import Store, ensure_ray_session
 
 # The backends the contract suite runs against; the Ray backend joins as one more name here.
-BACKENDS = ["local"]
+BACKENDS = ["local", "ray"]
 
 
 @pytest.fixture
@@ -37,22 +37,6 @@ def store(request, store_path):
 # -- Ray ---------------------------------------------------------------------------------------
 # One local Ray instance for the whole session (starting one takes seconds). Tests that need
 # their own multi-node cluster shut it down and the next Ray test starts it again.
-
-RAY_INIT = {
-    "address": "local",
-    "num_cpus": 2,
-    "include_dashboard": False,
-    "log_to_driver": False,
-    "object_store_memory": 150 * 1024 * 1024,
-}
-
-
-def ensure_ray_session():
-    import ray
-
-    if not ray.is_initialized():
-        ray.init(**RAY_INIT)
-    return ray
 
 
 @pytest.fixture

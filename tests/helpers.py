@@ -7,6 +7,8 @@ import itertools
 import struct
 from collections.abc import Iterator
 
+import pytest
+
 import swarmlog
 from journal.codec import split_chunk
 from journal.hlc import wall_ms
@@ -76,6 +78,11 @@ class Store:
                 self.mem = open_local_clocked(self.path, clock, settings)
             else:
                 self.mem = swarmlog.open_local(self.path, settings=settings)
+        elif self.backend == "ray":
+            if clock is not None:
+                pytest.skip("a test clock can be injected only into the in-process engine")
+            ensure_ray_session()
+            self.mem = swarmlog.connect(self.path, settings=settings)
         else:  # pragma: no cover - one branch per backend
             raise AssertionError(f"unknown backend {self.backend}")
         return self.mem
@@ -96,12 +103,15 @@ class Store:
         return self.mem.namespace(NAMESPACE)
 
     def engine(self, name: str = NAMESPACE) -> NamespaceEngine:
+        if self.backend != "local":
+            pytest.skip("this test reaches into the in-process engine")
         return self.mem._backend.engine(name)
 
     def close(self) -> None:
         if self.mem is not None:
             mem, self.mem = self.mem, None
-            mem.close()
+            # On Ray, closing a client leaves the actors serving; a reopen must really reopen.
+            mem.shutdown() if self.backend == "ray" else mem.close()
 
 
 def engine_of(ns) -> NamespaceEngine:
@@ -116,6 +126,27 @@ def unchanged(ns) -> Iterator[None]:
     yield
     assert ns.head() == head
     assert ns.digest() == digest
+
+
+# -- Ray ---------------------------------------------------------------------------------------
+# One local Ray instance for the whole session (starting one takes seconds). Tests that need
+# their own multi-node cluster shut it down and the next Ray test starts it again.
+
+RAY_INIT = {
+    "address": "local",
+    "num_cpus": 2,
+    "include_dashboard": False,
+    "log_to_driver": False,
+    "object_store_memory": 150 * 1024 * 1024,
+}
+
+
+def ensure_ray_session():
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(**RAY_INIT)
+    return ray
 
 
 # -- tampering -----------------------------------------------------------------------------------
