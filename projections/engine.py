@@ -97,11 +97,14 @@ class NamespaceEngine:
         *,
         name: str | None = None,
         wall: Callable[[], int] = wall_ms,
+        read_only: bool = False,
     ):
         self.settings = settings or Settings()
         self.name = name or path
         self.path = path
-        self.journal = Journal(path, self.settings)
+        # A read-only engine (a replica for replays) opens beside the writer and never writes.
+        self.read_only = read_only
+        self.journal = Journal(path, self.settings, read_only=read_only)
         self._lock = threading.RLock()
         self._wall = wall
         self._clock = HybridClock(wall)
@@ -871,7 +874,7 @@ class NamespaceEngine:
             if self._closed:
                 return
             try:
-                if self.state.seq != self._last_snapshot_seq:
+                if self.state.seq != self._last_snapshot_seq and not self.read_only:
                     self._snapshot()
             finally:
                 self._closed = True

@@ -68,6 +68,40 @@ class ReplayReport(msgspec.Struct, frozen=True, kw_only=True):
 
 def refold_run(engine: NamespaceEngine, run_id: str) -> ReplayReport:
     """Re-fold ``run_id``'s history on ``engine`` and check every transition (module doc)."""
+    return _refold(engine, run_id, None)[0]
+
+
+def refold_runs(engine: NamespaceEngine, run_ids: list[str]) -> list[ReplayReport | Exception]:
+    """``refold_run`` for many runs, sweeping forward: main-line runs are taken in the order they
+    began, and each starts from the state where the previous one ended (folded on to its start)
+    instead of from a snapshot, so a stretch of journal is folded about once, not once per run.
+    One item per run, in the order given: its report, or the error it raised."""
+    with engine._lock:
+        runs = engine.state.runs.runs
+        begins = {rid: runs[rid][R_BEGIN_SEQ] if rid in runs else 0 for rid in run_ids}
+    out: dict[str, ReplayReport | Exception] = {}
+    carry: tuple[ProjectionSet, bytes] | None = None
+    for run_id in sorted(set(run_ids), key=lambda rid: begins[rid]):
+        start = begins[run_id] - 1
+        base = None
+        if carry is not None and carry[0].seq <= start:
+            ps, prev = carry
+            with engine._lock:
+                engine._fold_range(ps, ps.seq, start, prev, [])
+            base = (ps, engine.journal.canonical(start)[0] if start else prev)
+        try:
+            out[run_id], carry = _refold(engine, run_id, base)
+        except Exception as exc:  # reported for this run; the sweep goes on from scratch
+            out[run_id], carry = exc, None
+    return [out[rid] for rid in run_ids]
+
+
+def _refold(
+    engine: NamespaceEngine, run_id: str, base: tuple[ProjectionSet, bytes] | None
+) -> tuple[ReplayReport, tuple[ProjectionSet, bytes] | None]:
+    """The re-fold of one run; ``base`` is the state right before it began (main-line runs
+    only), else it is built from a snapshot. Also returns the state after the run's last event
+    and that event's hash when the run is on the main line and matched, for the next run."""
     journal = engine.journal
     with engine._lock:
         engine._check_open()
@@ -76,13 +110,16 @@ def refold_run(engine: NamespaceEngine, run_id: str) -> ReplayReport:
         if r is None:
             raise NotFoundError(f"run {run_id!r} does not exist in namespace {engine.name!r}")
         last = r[R_LAST]
-        base, segments = lineage(runs, run_id)
+        fork_base, segments = lineage(runs, run_id)
         parts = history(runs, run_id)
         start = runs[parts[0][0]][R_BEGIN_SEQ] - 1
-        main_end = base if segments else last
-        ps, prev, _ = engine._load_snapshot(start)
-        engine._fold_range(ps, ps.seq, start, prev, [])
-        prev = journal.canonical(start)[0] if start else prev
+        main_end = fork_base if segments else last
+        if base is not None and not segments and base[0].seq == start:
+            ps, prev = base
+        else:
+            ps, prev, _ = engine._load_snapshot(start)
+            engine._fold_range(ps, ps.seq, start, prev, [])
+            prev = journal.canonical(start)[0] if start else prev
         snapshot_seqs = {seq for seq, _ in journal.snapshots(main_end) if start < seq}
     own = {rid: cut for rid, cut in parts}
     checked = folded = compared = 0
@@ -117,27 +154,27 @@ def refold_run(engine: NamespaceEngine, run_id: str) -> ReplayReport:
         for seq, digest, canonical in journal.iter_canonical(start, main_end):
             f = unpack_raw(canonical)
             if f[PREV] != prev:
-                return report(seq, f[TYPE], f"event {seq} does not link to event {seq - 1}")
+                return report(seq, f[TYPE], f"event {seq} does not link to event {seq - 1}"), None
             prev = digest
             problem = step(f)
             if problem is not None:
-                return report(seq, f[TYPE], problem)
+                return report(seq, f[TYPE], problem), None
             if seq in snapshot_seqs:
                 compared += 1
                 problem = _compare_snapshot(journal, seq, ps)
                 if problem is not None:
-                    return report(seq, f[TYPE], problem)
+                    return report(seq, f[TYPE], problem), None
         if segments:
             ps.lineage = frozenset(rid for rid, _ in segments)
             for rid, cut in segments:
-                for seq in journal.run_seqs(rid, base, last if cut is None else cut):
+                for seq in journal.run_seqs(rid, fork_base, last if cut is None else cut):
                     f = unpack_raw(journal.canonical(seq)[1])
                     problem = step(f)
                     if problem is not None:
-                        return report(seq, f[TYPE], problem)
+                        return report(seq, f[TYPE], problem), None
     except CorruptionError as exc:
-        return report(None, None, str(exc))
-    return report()
+        return report(None, None, str(exc)), None
+    return report(), (None if segments else (ps, prev))
 
 
 def _before(ps: ProjectionSet, f: list) -> str | None:

@@ -74,6 +74,13 @@ class Memory(Coordination):
         """Names of the namespaces that exist."""
         return self._backend.namespaces()
 
+    def replay_many(self, namespace: str, run_ids: Any = None, **kwargs: Any) -> list:
+        """Replay many runs of ``namespace`` in parallel (Ray tasks; in process: one by one) and
+        return a ``ReplayReport`` (or the run's error) per run. See ``swarmlog.replay_many``."""
+        from swarmlog.replay_many import replay_many
+
+        return replay_many(self, namespace, run_ids, **kwargs)
+
     def close(self) -> Any:
         """Let go of the store. In process: close every namespace (each writes a snapshot of
         what is new). On Ray: forget the actor handles; the actors keep serving others."""
