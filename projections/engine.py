@@ -57,6 +57,9 @@ from projections.commands import (
     check_name,
     make_request,
 )
+from projections.doc_decide import HANDLERS as DOC_HANDLERS
+from projections.doc_reads import READ_METHODS as DOC_READ_METHODS
+from projections.doc_reads import EngineReads
 from projections.reader import Reader
 from projections.recorded import RecordInput, decide_record
 from projections.refold import ReplayReport, refold_run
@@ -65,6 +68,7 @@ from projections.state import ProjectionSet
 from projections.traces import Trace
 from projections.undo import UndoLog
 from projections.user import Fold, UserProjection
+from projections.vec_decide import HANDLERS as VEC_HANDLERS
 
 log = logging.getLogger("swarmlog.engine")
 
@@ -87,7 +91,7 @@ class _Slot:
         self.result: Any = None
 
 
-class NamespaceEngine:
+class NamespaceEngine(EngineReads):
     """One namespace: its journal, its projections, its write path and its reads."""
 
     def __init__(
@@ -594,6 +598,8 @@ class NamespaceEngine:
         BeginRun: _op_begin,
         EndRun: _op_end,
         RecordInput: decide_record,
+        **DOC_HANDLERS,
+        **VEC_HANDLERS,
     }
 
     # -- idempotency ---------------------------------------------------------------------------
@@ -752,6 +758,7 @@ class NamespaceEngine:
             "digest",
         }
     )
+    _VIEW_METHODS |= DOC_READ_METHODS
 
     def open_view(self, seq: int) -> int:
         """Build (or reuse) the view after event ``seq``; ``view_call`` then reads from it."""

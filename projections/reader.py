@@ -16,6 +16,7 @@ from journal.errors import NotFoundError, ValidationError
 from journal.hlc import wall_ms
 from journal.records import Event, event_from_fields
 from journal.store import Journal
+from projections.doc_reads import DocumentReads
 from projections.kv import Entry, entry_from_tuple
 from projections.lineage import history, history_seqs
 from projections.runs import RunInfo, run_info
@@ -26,7 +27,7 @@ from projections.user import UserProjection
 _MISSING = object()
 
 
-class Reader:
+class Reader(DocumentReads):
     """Read-only access to a projection set and the journal up to ``upto``."""
 
     def __init__(

@@ -24,10 +24,12 @@ import msgpack
 from journal.codec import blake
 from journal.errors import CorruptionError
 from journal.records import EXTRA, RUN_ID, SEQ, TS, TYPE
+from projections.documents import DocumentsProjection
 from projections.kv import KVProjection
 from projections.runs import RunsProjection
 from projections.traces import TracesProjection
 from projections.undo import UndoLog
+from projections.vectors import VectorsProjection
 
 SNAPSHOT_FORMAT = 1
 
@@ -35,6 +37,8 @@ SNAPSHOT_FORMAT = 1
 PARTS: dict[str, type] = {
     "kv": KVProjection,
     "traces": TracesProjection,
+    "docs": DocumentsProjection,
+    "vectors": VectorsProjection,
 }
 
 
