@@ -30,25 +30,34 @@ from projections.kv import Entry
 from projections.refold import ReplayReport
 from projections.runs import RunInfo
 from projections.traces import TRACE_KINDS, Trace
+from projections.txn_commands import DELETE
+from projections.vectors import Hit, VectorInfo, VectorItem
+from swarmlog.collections import Collection, CollectionView, UpdateResult
 from swarmlog.connect import connect, connect_async
 from swarmlog.diff import DiffRow, Divergence, KeyDiff, RunDiff
 from swarmlog.handles import Batch, BranchRun, Memory, Namespace, Pending, Run, View
 from swarmlog.leases import Lock
 from swarmlog.local import open_local
 from swarmlog.standin import ReplayRun
+from swarmlog.transactions import Transaction, Tx
+from swarmlog.vectors import Vectors, VectorsView
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "DELETE",
     "TRACE_KINDS",
     "Batch",
     "BranchRun",
+    "Collection",
+    "CollectionView",
     "ConflictError",
     "CorruptionError",
     "DiffRow",
     "Divergence",
     "Entry",
     "Event",
+    "Hit",
     "KeyDiff",
     "Lease",
     "LeaseError",
@@ -73,7 +82,14 @@ __all__ = [
     "StaleFencingToken",
     "SwarmlogError",
     "Trace",
+    "Transaction",
+    "Tx",
+    "UpdateResult",
     "ValidationError",
+    "VectorInfo",
+    "VectorItem",
+    "Vectors",
+    "VectorsView",
     "VerifyReport",
     "View",
     "connect",

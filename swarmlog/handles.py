@@ -27,8 +27,12 @@ from projections.commands import (
     put_op,
     trace_op,
 )
+from projections.vec_commands import check_metric, vec_create_op
+from swarmlog.collections import Collection, CollectionView
 from swarmlog.leases import Coordination
 from swarmlog.recorder import Recorder
+from swarmlog.transactions import Transaction, run_txn
+from swarmlog.vectors import Vectors, VectorsView, info_from_wire
 
 if TYPE_CHECKING:
     from journal.records import Event
@@ -153,6 +157,14 @@ class _Reads:
     ) -> list[Entry]:
         """Like ``list``, but the entries."""
         return self._call("items", prefix, start_after=start_after, limit=limit)
+
+    def collection(self, name: str) -> CollectionView:
+        """Read-only handle to the document collection ``name`` (see ``swarmlog.collections``)."""
+        return CollectionView(self, name)
+
+    def vectors(self, name: str) -> VectorsView:
+        """Search handle to the vector collection ``name``; ``NotFoundError`` when absent."""
+        return self._call("vec_info", name, then=lambda info: VectorsView(self, info))
 
 
 class Namespace(_Reads):
@@ -491,6 +503,38 @@ class Run(_Reads, Recorder):
     def batch(self, *, write_id: str | None = None, fence: Any = None, source: dict | None = None) -> Batch:
         """Collect writes and commit them atomically in one call when the block exits."""
         return Batch(self, write_id=write_id, fence=fence, source=source)
+
+    def collection(self, name: str) -> Collection:
+        """The document collection ``name``, written by this run (see ``swarmlog.collections``)."""
+        return Collection(self, name)
+
+    def vectors(self, name: str, *, dim: int | None = None, metric: str | None = None) -> Vectors:
+        """The vector collection ``name``, created with ``dim`` and ``metric`` (default
+        ``"cosine"``) on first use; ``ValidationError`` if it exists with another dim/metric."""
+        if dim is None:
+            check_metric(metric, optional=True)
+            return self._call("vec_info", name, then=lambda info: Vectors(self, info))
+        op = vec_create_op(name, dim, metric, tool=self.tool)
+        return self._write([op], then=lambda r: Vectors(self, info_from_wire(r[0])))
+
+    def txn(
+        self,
+        reads: dict | None = None,
+        writes: dict | None = None,
+        preconditions: list | None = None,
+        *,
+        write_id: str | None = None,
+    ) -> dict:
+        """Commit ``writes`` ({key: value or swarmlog.DELETE}) atomically if every version in
+        ``reads`` ({key: version}) is current and every precondition holds; otherwise raise
+        ``ConflictError`` naming the key and write nothing. Returns {key: new version}. Keys
+        are KV keys or (collection, _id) pairs (see ``swarmlog.transactions``)."""
+        return run_txn(self, reads, writes, preconditions, write_id)
+
+    def transaction(self, *, retries: int = 10) -> Transaction:
+        """An optimistic transaction: ``for attempt in run.transaction(retries=10): with
+        attempt as tx: ...`` retries on conflict (see ``swarmlog.transactions``)."""
+        return Transaction(self, retries=retries)
 
     # -- reads ---------------------------------------------------------------------------------
 
