@@ -166,9 +166,8 @@ def _count(coll: CollectionState, a: Access) -> int:
         if a.points is not None:
             return sum(1 for k in a.points if k in docs)
         lo, hi, lo_inc, hi_inc = a.interval
-        keys = docs.keys()
-        start = keys.bisect_left(lo) if lo_inc else keys.bisect_right(lo)
-        end = keys.bisect_right(hi) if hi_inc else keys.bisect_left(hi)
+        start = docs.bisect_left(lo) if lo_inc else docs.bisect_right(lo)
+        end = docs.bisect_right(hi) if hi_inc else docs.bisect_left(hi)
         return max(0, end - start)
     entries = coll.indexes[a.path].entries
     if a.points is not None:

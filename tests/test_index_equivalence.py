@@ -95,7 +95,7 @@ updates = st.one_of(
 def test_an_indexed_query_returns_exactly_what_a_scan_returns(
     store, docs, queries, index_first, changes, sort
 ):
-    ns, run, counter = store
+    _ns, run, counter = store
     n = next(counter)
     plain = run.collection(f"plain{n}")
     indexed = run.collection(f"indexed{n}")
