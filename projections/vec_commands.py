@@ -69,7 +69,8 @@ def encode_vector(embedding: Any, dim: int, metric: str, what: str = "the embedd
         raise ValidationError(f"{what} must hold numbers, got values of type {arr.dtype}")
     if arr.shape != (dim,):
         raise ValidationError(f"{what} has shape {arr.shape}; this collection needs ({dim},) vectors")
-    vec = arr.astype("<f4")
+    with np.errstate(over="ignore"):  # values beyond float32 become inf, refused just below
+        vec = arr.astype("<f4")
     if not np.isfinite(vec).all():
         bad = int(np.flatnonzero(~np.isfinite(vec))[0])
         raise ValidationError(

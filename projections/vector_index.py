@@ -123,8 +123,11 @@ class VectorIndex:
         """Labels of the best ``k`` by the graph, or None when hnswlib cannot return ``k``."""
         hnsw = self.hnsw
         flt = None if allowed is None else allowed.__contains__
-        for width in (ef, max(ef * 4, k * 8)):
-            hnsw.set_ef(max(width, k))
+        widths = [max(ef, k)]
+        if widths[0] < self.count:  # a wider search can only help while it is narrower than the graph
+            widths.append(min(self.count, max(ef * 4, k * 8)))
+        for width in widths:
+            hnsw.set_ef(width)
             try:
                 labels, _ = hnsw.knn_query(q, k=k, num_threads=1, filter=flt)
             except RuntimeError:
