@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from journal.codec import unpack_value
+from journal.codec import pack_value, unpack_value
 from journal.errors import NotFoundError, ValidationError
 from projections.doc_commands import check_collection
 from projections.documents import D_PACKED, D_REV
@@ -22,7 +22,7 @@ from projections.planner import count, explain, find
 from projections.query import compile_filter, compile_projection, normalize_sort
 from projections.updates import check_id
 from projections.vector_index import search
-from projections.vectors import V_META, V_REV, V_VEC, Hit, VectorInfo, VectorItem
+from projections.vectors import V_META, V_META_DOC, V_REV, V_VEC, Hit, VectorInfo, VectorItem
 
 READ_METHODS = frozenset(
     {
@@ -156,18 +156,33 @@ class DocumentReads:
         q = np.frombuffer(query, dtype="<f4")
         if not np.isfinite(q).all() or (coll.metric == "cosine" and not q.any()):
             raise ValidationError("the query holds NaN/infinite values or is all zeros")
-        allowed = None
-        if filter is not None:
-            node = compile_filter(filter)
-            match = node.match
-            allowed = [r[V_REV] for r in coll.items.values() if match(r[3] if r[3] is not None else {})]
+        allowed, allowed_set = (None, None) if filter is None else _allowed(coll, filter)
         out = []
         items, by_rev = coll.items, coll.by_rev
-        for rev, score in search(coll, q, k, allowed=allowed, ef=ef):
+        for rev, score in search(coll, q, k, allowed=allowed, allowed_set=allowed_set, ef=ef):
             item_id = by_rev[rev]
             meta = items[item_id][V_META]
             out.append(Hit(item_id, score, None if meta is None else unpack_value(meta)))
         return out
+
+
+def _allowed(coll: Any, filter: Any) -> tuple[list[int], set[int]]:
+    """Revs of the live vectors whose metadata matches ``filter`` (missing metadata is ``{}``),
+    cached per collection until its next change: agents tend to repeat their filters."""
+    key = (pack_value(filter, what="the filter"), coll.changes)
+    cache = coll.filters
+    allowed = cache.get(key)
+    if allowed is None:
+        match = compile_filter(filter).match
+        empty: dict = {}
+        revs = [
+            r[V_REV] for r in coll.items.values() if match(empty if r[V_META_DOC] is None else r[V_META_DOC])
+        ]
+        allowed = (revs, set(revs))
+        if len(cache) >= 16 or any(k[1] != coll.changes for k in cache):
+            cache.clear()
+        cache[key] = allowed
+    return allowed
 
 
 def _locked(name: str):

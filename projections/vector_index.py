@@ -14,7 +14,8 @@ its lock. Searches choose between:
   returning fewer than ``k`` results when its search runs out of reachable candidates; then
   the search is repeated with a wider ``ef`` and finally answered exactly, so a search returns
   exactly ``min(k, matching)`` results.
-Returned scores are recomputed exactly from the stored vectors, so both paths score alike.
+Scores are the same quantity on both paths (float32 arithmetic): cosine similarity, inner
+product, or squared Euclidean distance.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from typing import Any
 import hnswlib
 import numpy as np
 
-from projections.vectors import BIRTH, V_META, V_REV, VecCollection
+from projections.vectors import BIRTH, VecCollection
 
 EXACT_MAX_CANDIDATES = 2048
 DEFAULT_EF = 64
@@ -107,20 +108,22 @@ class VectorIndex:
         return m @ q
 
     def exact(self, revs: list[int], q: np.ndarray, k: int) -> list[tuple[int, float]]:
-        """The best ``k`` of ``revs`` by exact score: ``[(rev, score)]`` best first."""
+        """The best ``k`` of ``revs`` by exact score: ``[(rev, score)]`` best first (ties by rev)."""
         if not revs or k <= 0:
             return []
         s = self.scores(revs, q)
         key = s if self.metric == "l2" else -s
-        if len(revs) > k:
-            top = np.argpartition(key, k - 1)[:k]
-        else:
-            top = np.arange(len(revs))
-        order = sorted(top.tolist(), key=lambda i: (float(key[i]), revs[i]))
-        return [(revs[i], float(s[i])) for i in order]
+        top = np.argpartition(key, k - 1)[:k] if len(revs) > k else np.arange(len(revs))
+        keys = key[top].tolist()
+        rows = top.tolist()
+        order = sorted(range(len(rows)), key=lambda i: (keys[i], revs[rows[i]]))
+        return [(revs[rows[i]], float(s[rows[i]])) for i in order]
 
-    def approximate(self, q: np.ndarray, k: int, ef: int, allowed: set | None) -> list[int] | None:
-        """Labels of the best ``k`` by the graph, or None when hnswlib cannot return ``k``."""
+    def approximate(
+        self, q: np.ndarray, k: int, ef: int, allowed: set | None
+    ) -> list[tuple[int, float]] | None:
+        """``[(rev, score)]`` of the best ``k`` by the graph, or None when hnswlib cannot return
+        ``k`` (it raises rather than return fewer)."""
         hnsw = self.hnsw
         flt = None if allowed is None else allowed.__contains__
         widths = [max(ef, k)]
@@ -129,10 +132,13 @@ class VectorIndex:
         for width in widths:
             hnsw.set_ef(width)
             try:
-                labels, _ = hnsw.knn_query(q, k=k, num_threads=1, filter=flt)
+                labels, dists = hnsw.knn_query(q, k=k, num_threads=1, filter=flt)
             except RuntimeError:
                 continue
-            return [int(x) for x in labels[0]]
+            d = dists[0].tolist()
+            # hnswlib's distances: squared L2, or 1 - similarity for cosine and ip.
+            scores = d if self.metric == "l2" else [1.0 - x for x in d]
+            return list(zip(labels[0].tolist(), scores, strict=True))
         return None
 
 
@@ -142,10 +148,12 @@ def search(
     k: int,
     *,
     allowed: list[int] | None = None,
+    allowed_set: set[int] | None = None,
     ef: int | None = None,
 ) -> list[tuple[int, float]]:
     """``[(rev, score)]`` best first: exactly ``min(k, candidates)`` of them. ``allowed`` are
-    the revs a metadata filter left (None: every live vector)."""
+    the revs a metadata filter left (None: every live vector), ``allowed_set`` the same as a set
+    when the caller has one."""
     index = coll.index
     if index is None:
         index = coll.index = VectorIndex(coll)
@@ -153,26 +161,17 @@ def search(
         index.sync(coll)
         if coll.metric == "cosine":
             q = q / np.linalg.norm(q)
-        live = len(coll.items)
-        n = live if allowed is None else len(allowed)
+        n = len(coll.items) if allowed is None else len(allowed)
         k = min(k, n)
         if k == 0:
             return []
-        if n <= EXACT_MAX_CANDIDATES:
-            revs = list(coll.by_rev) if allowed is None else allowed
-            return index.exact(revs, q, k)
-        labels = index.approximate(q, k, ef or DEFAULT_EF, None if allowed is None else set(allowed))
-        if labels is None:
-            revs = list(coll.by_rev) if allowed is None else allowed
-            return index.exact(revs, q, k)
-        s = index.scores(labels, q)
-        key = s if coll.metric == "l2" else -s
-        order = sorted(range(len(labels)), key=lambda i: (float(key[i]), labels[i]))
-        return [(labels[i], float(s[i])) for i in order]
+        if n > EXACT_MAX_CANDIDATES:
+            if allowed is not None and allowed_set is None:
+                allowed_set = set(allowed)
+            found = index.approximate(q, k, ef or DEFAULT_EF, allowed_set)
+            if found is not None:
+                return found
+        return index.exact(list(coll.by_rev) if allowed is None else allowed, q, k)
 
 
-def metadata_of(coll: VecCollection, rev: int) -> Any:
-    return coll.items[coll.by_rev[rev]][V_META]
-
-
-__all__ = ["DEFAULT_EF", "EXACT_MAX_CANDIDATES", "VectorIndex", "V_REV", "search"]
+__all__ = ["DEFAULT_EF", "EXACT_MAX_CANDIDATES", "VectorIndex", "search"]

@@ -85,7 +85,20 @@ class Hit(NamedTuple):
 class VecCollection:
     """Canonical state of one vector collection (plus its lazily derived index)."""
 
-    __slots__ = ("name", "dim", "metric", "params", "items", "by_rev", "dead", "log", "epoch", "index")
+    __slots__ = (
+        "name",
+        "dim",
+        "metric",
+        "params",
+        "items",
+        "by_rev",
+        "dead",
+        "log",
+        "epoch",
+        "index",
+        "changes",
+        "filters",
+    )
 
     def __init__(self, name: str, dim: int, metric: str, params: list):
         self.name = name
@@ -98,6 +111,9 @@ class VecCollection:
         self.log: list[tuple] = []
         self.epoch = 0  # bumped when the log is rewritten; the derived index then rebuilds
         self.index: Any = None  # projections.vector_index.VectorIndex, built on first search
+        # Read-side cache of metadata filters: (packed filter, changes) -> allowed revs.
+        self.changes = 0  # bumped by every fold and undo, so a cached answer is never stale
+        self.filters: dict = {}
 
     def info(self) -> VectorInfo:
         return VectorInfo(name=self.name, dim=self.dim, metric=self.metric, count=len(self.items))
@@ -142,6 +158,7 @@ class VectorsProjection:
         coll.items[item_id] = [p["vec"], meta, seq, None if meta is None else unpack_value(meta)]
         coll.by_rev[seq] = item_id
         coll.log.append((seq, BIRTH, seq, p["vec"]))
+        coll.changes += 1
         if undo is not None:
             undo.push(self._undo_write, coll, item_id, old, seq, mark)
 
@@ -152,6 +169,7 @@ class VectorsProjection:
         old = coll.items.pop(item_id)
         mark = len(coll.log)
         self._kill(coll, old, f[SEQ])
+        coll.changes += 1
         if undo is not None:
             undo.push(self._undo_write, coll, item_id, old, None, mark)
 
@@ -174,6 +192,7 @@ class VectorsProjection:
             coll.by_rev[old[V_REV]] = item_id
             del coll.dead[old[V_REV]]
         del coll.log[mark:]
+        coll.changes += 1
         index = coll.index
         if index is not None and index.applied > mark:
             coll.epoch += 1  # the index saw what is being taken back: rebuild it
@@ -185,12 +204,14 @@ class VectorsProjection:
         coll.dead = {}
         coll.log = births(coll.items)
         coll.epoch += 1
+        coll.changes += 1
 
     @staticmethod
     def _undo_compact(coll: VecCollection, dead: dict, log: list) -> None:
         coll.dead = dead
         coll.log = log
         coll.epoch += 1
+        coll.changes += 1
 
     # -- snapshots -----------------------------------------------------------------------------
 
