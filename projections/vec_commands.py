@@ -21,6 +21,7 @@ from projections.vectors import METRICS
 
 _DEFAULTS = Settings()
 MAX_DIM = 65_536
+_F32 = np.dtype("<f4")
 
 
 class VecCreate(Op):
@@ -61,6 +62,14 @@ def encode_vector(embedding: Any, dim: int, metric: str, what: str = "the embedd
     """Little-endian float32 bytes of ``embedding``; ``ValidationError`` for a wrong shape, a
     non-numeric value, NaN, an infinity (also after rounding to float32), or a zero vector
     under the cosine metric."""
+    if (
+        type(embedding) is np.ndarray
+        and embedding.dtype == _F32
+        and embedding.shape == (dim,)
+        and np.isfinite(embedding).all()
+        and (metric != "cosine" or embedding.any())
+    ):
+        return embedding.tobytes()  # the common case: float32 already; otherwise check below
     try:
         arr = np.asarray(embedding)
     except (TypeError, ValueError) as exc:

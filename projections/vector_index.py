@@ -112,12 +112,11 @@ class VectorIndex:
         if not revs or k <= 0:
             return []
         s = self.scores(revs, q)
-        key = s if self.metric == "l2" else -s
-        top = np.argpartition(key, k - 1)[:k] if len(revs) > k else np.arange(len(revs))
-        keys = key[top].tolist()
-        rows = top.tolist()
-        order = sorted(range(len(rows)), key=lambda i: (keys[i], revs[rows[i]]))
-        return [(revs[rows[i]], float(s[rows[i]])) for i in order]
+        labels = np.asarray(revs, dtype=np.int64)
+        # Ties go to the older vector, whatever order the candidates came in (it differs
+        # between a live namespace and one loaded from a snapshot).
+        order = np.lexsort((labels, s if self.metric == "l2" else -s))[:k]
+        return list(zip(labels[order].tolist(), s[order].tolist(), strict=True))
 
     def approximate(
         self, q: np.ndarray, k: int, ef: int, allowed: set | None
@@ -126,7 +125,7 @@ class VectorIndex:
         ``k`` (it raises rather than return fewer)."""
         hnsw = self.hnsw
         flt = None if allowed is None else allowed.__contains__
-        widths = [max(ef, k)]
+        widths = [max(k, min(ef, self.count))]  # an ef beyond the graph's size buys nothing
         if widths[0] < self.count:  # a wider search can only help while it is narrower than the graph
             widths.append(min(self.count, max(ef * 4, k * 8)))
         for width in widths:
@@ -159,18 +158,24 @@ def search(
         index = coll.index = VectorIndex(coll)
     with index.lock:
         index.sync(coll)
-        if coll.metric == "cosine":
-            q = q / np.linalg.norm(q)
-        n = len(coll.items) if allowed is None else len(allowed)
+        live = len(coll.items)
+        n = live if allowed is None else len(allowed)
         k = min(k, n)
         if k == 0:
             return []
         if n > EXACT_MAX_CANDIDATES:
-            if allowed is not None and allowed_set is None:
-                allowed_set = set(allowed)
-            found = index.approximate(q, k, ef or DEFAULT_EF, allowed_set)
+            ef = ef or DEFAULT_EF
+            if allowed is not None:
+                if allowed_set is None:
+                    allowed_set = set(allowed)
+                # A filter hides part of the graph's neighbours: widen the search in proportion
+                # (up to 8x), so a filtered search keeps the recall of an unfiltered one.
+                ef = min(8 * ef, -(-ef * live // n))
+            found = index.approximate(q, k, ef, allowed_set)  # hnswlib normalises for cosine
             if found is not None:
                 return found
+        if coll.metric == "cosine":
+            q = q / np.linalg.norm(q)
         return index.exact(list(coll.by_rev) if allowed is None else allowed, q, k)
 
 
