@@ -19,7 +19,8 @@ from projections.doc_commands import check_collection
 from projections.documents import D_PACKED, D_REV
 from projections.ordering import sort_key
 from projections.planner import count, explain, find
-from projections.query import compile_filter, compile_projection, normalize_sort
+from projections.query import compile_filter
+from projections.shaping import compile_projection, normalize_sort
 from projections.updates import check_id
 from projections.vector_index import search
 from projections.vectors import V_META, V_META_DOC, V_REV, V_VEC, Hit, VectorInfo, VectorItem

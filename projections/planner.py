@@ -22,7 +22,8 @@ from typing import Any
 
 from projections.documents import D_DOC, CollectionState
 from projections.ordering import TOP, bracket_bounds
-from projections.query import And, Eq, Field, In, MatchAll, Node, Or, Range, field_sort_key
+from projections.query import And, Eq, Field, In, MatchAll, Node, Or, Range
+from projections.shaping import sort_docs
 
 # (lo key, hi key, lo inclusive, hi inclusive); None bounds are open.
 Interval = tuple[Any, Any, bool, bool]
@@ -227,12 +228,7 @@ def find(
     matched = (r for r in candidates(coll, node, access) if match(r[D_DOC]))
     if not sort:
         return list(islice(matched, skip, None if limit is None else skip + limit))
-    records = list(matched)
-    for path, direction in reversed(sort):
-        parts = tuple(path.split("."))
-        records.sort(
-            key=lambda r, p=parts, s=direction: field_sort_key(r[D_DOC], p, s), reverse=direction == -1
-        )
+    records = sort_docs(list(matched), sort, lambda r: r[D_DOC])
     return records[skip : None if limit is None else skip + limit]
 
 

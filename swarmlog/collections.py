@@ -21,7 +21,8 @@ from projections.doc_commands import (
     replace_op,
     update_op,
 )
-from projections.query import compile_filter, compile_projection, normalize_sort, parse_path
+from projections.query import compile_filter, parse_path
+from projections.shaping import compile_projection, normalize_sort
 
 if TYPE_CHECKING:
     from swarmlog.handles import Run

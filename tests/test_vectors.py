@@ -180,10 +180,12 @@ def test_the_index_gives_the_same_answers_after_a_restart_and_equals_one_built_f
     assert [sorted(label_ids[int(label)] for label in row) for row in labels] == [
         sorted(i for i, _ in a) for a in before
     ]
+    digest = ns.digest()
     assert_store_sound(ns)
     mem.close()
 
     mem = swarmlog.open_local(store_path, settings=settings)  # snapshot + tail
+    assert mem.namespace("vec").digest() == digest
     assert answers(mem.namespace("vec").vectors("hist"), queries) == before
     mem.close()
 
