@@ -21,7 +21,8 @@ function. Three forms, the first being the usual one:
 
     run.transaction(retries=10)(lambda tx: tx.put("n", (tx.get("n") or 0) + 1))   # same, as a call
 
-    with run.transaction() as tx:                   # one attempt: a conflict raises ConflictError
+    with run.transaction() as tx:                   # one attempt: a conflict raises ConflictError,
+                                                    # whose message says how to retry
         tx.put("counter", (tx.get("counter") or 0) + 1)
 
 In the loop, a conflict (at a read or at the commit) ends that attempt quietly and the next one
@@ -218,4 +219,20 @@ class Transaction:
 
     def __exit__(self, exc_type, exc, tb) -> bool:
         assert self._single is not None
-        return self._single.__exit__(exc_type, exc, tb)
+        try:
+            handled = self._single.__exit__(exc_type, exc, tb)
+        except ConflictError as err:  # at the commit
+            raise self._hint(err) from None
+        if isinstance(exc, ConflictError):  # at a read inside the block
+            raise self._hint(exc) from None
+        return handled
+
+    def _hint(self, err: ConflictError) -> ConflictError:
+        """The conflict, saying how to retry: a ``with`` block runs once, whatever ``retries``."""
+        return ConflictError(
+            f"{err} (a `with run.transaction()` block runs once; to retry up to {self.retries} "
+            "times write `for attempt in run.transaction(retries=...): with attempt as tx: ...`)",
+            key=err.key,
+            expected=err.expected,
+            actual=err.actual,
+        )

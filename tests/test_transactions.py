@@ -141,6 +141,7 @@ def test_a_conflicting_attempt_is_retried_and_a_single_with_block_raises(ns, run
         other.put("n", 0)
         tx.put("n", n + 1)
     assert err.value.key == "n"
+    assert "for attempt in run.transaction" in str(err.value)
     assert ns.get("n") == 0
 
     assert run.transaction(retries=2)(lambda tx: tx.put("n", tx.get("n") + 5) or "done") == "done"
