@@ -159,10 +159,9 @@ class DocumentReads:
             raise ValidationError("the query holds NaN/infinite values or is all zeros")
         allowed, allowed_set = (None, None) if filter is None else _allowed(coll, filter)
         out = []
-        items, by_rev = coll.items, coll.by_rev
+        by_rev = coll.by_rev
         for rev, score in search(coll, q, k, allowed=allowed, allowed_set=allowed_set, ef=ef):
-            item_id = by_rev[rev]
-            meta = items[item_id][V_META]
+            item_id, meta = by_rev[rev]
             out.append(Hit(item_id, score, None if meta is None else unpack_value(meta)))
         return out
 

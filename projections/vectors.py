@@ -106,7 +106,7 @@ class VecCollection:
         self.metric = metric
         self.params = params  # [M, ef_construction, seed]
         self.items: dict[Any, list] = {}
-        self.by_rev: dict[int, Any] = {}
+        self.by_rev: dict[int, tuple] = {}  # rev -> (id, packed metadata) of live vectors
         self.dead: dict[int, list] = {}
         self.log: list[tuple] = []
         self.epoch = 0  # bumped when the log is rewritten; the derived index then rebuilds
@@ -156,7 +156,7 @@ class VectorsProjection:
             self._kill(coll, old, seq)
         meta = p["meta"]
         coll.items[item_id] = [p["vec"], meta, seq, None if meta is None else unpack_value(meta)]
-        coll.by_rev[seq] = item_id
+        coll.by_rev[seq] = (item_id, meta)
         coll.log.append((seq, BIRTH, seq, p["vec"]))
         coll.changes += 1
         if undo is not None:
@@ -189,7 +189,7 @@ class VectorsProjection:
             del coll.by_rev[new_rev]
         if old is not None:
             coll.items[item_id] = old
-            coll.by_rev[old[V_REV]] = item_id
+            coll.by_rev[old[V_REV]] = (item_id, old[V_META])
             del coll.dead[old[V_REV]]
         del coll.log[mark:]
         coll.changes += 1
@@ -239,7 +239,7 @@ class VectorsProjection:
             c = VecCollection(name, dim, metric, list(params))
             for item_id, vec, meta, rev in items:
                 c.items[item_id] = [vec, meta, rev, None if meta is None else unpack_value(meta)]
-                c.by_rev[rev] = item_id
+                c.by_rev[rev] = (item_id, meta)
             for rev, vec, death in dead:
                 c.dead[rev] = [vec, death]
             log = births(c.items)
