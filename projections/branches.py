@@ -25,6 +25,7 @@ from journal.codec import ZERO_HASH, unpack_raw
 from journal.errors import NotFoundError, ValidationError
 from journal.hlc import physical_ms
 from projections.commands import BeginRun
+from projections.doc_reads import READ_METHODS as DOC_READ_METHODS
 from projections.lineage import Segment, is_branch, lineage
 from projections.reader import Reader
 from projections.runs import R_BEGIN_SEQ, R_FORK_SEQ
@@ -56,6 +57,7 @@ READ_METHODS = frozenset(
         "projection",
     ]
 )
+READ_METHODS |= DOC_READ_METHODS  # documents, vectors and transaction reads (projections.doc_reads)
 
 
 class _Past:
