@@ -111,3 +111,9 @@ def type_name(value: Any) -> str:
         return TYPE_NAMES[rank(value)]
     except TypeError:
         return type(value).__name__
+
+
+def a_type(value: Any) -> str:
+    """``type_name`` with its article, for messages: "a string", "an array"."""
+    name = type_name(value)
+    return ("an " if name[0] in "aeiou" else "a ") + name

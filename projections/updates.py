@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from journal.errors import ValidationError
-from projections.ordering import sort_key, type_name
+from projections.ordering import a_type, sort_key
 from projections.query import Node, Pred, _compile_field, _is_operator_doc, compile_filter, parse_path
 
 UPDATE_OPERATORS = ("$set", "$unset", "$inc", "$push", "$pull")
@@ -96,7 +96,7 @@ class Update:
                     new = current + operand
                 else:
                     raise ValidationError(
-                        f"$inc at path {path!r}: the field holds a {type_name(current)}, not a number"
+                        f"$inc at path {path!r}: the field holds {a_type(current)}, not a number"
                     )
                 _assign(parent, parts[-1], new, op, path)
             elif op == "$push":
@@ -108,7 +108,7 @@ class Update:
                     current.extend(operand)
                 else:
                     raise ValidationError(
-                        f"$push at path {path!r}: the field holds a {type_name(current)}, not an array"
+                        f"$push at path {path!r}: the field holds {a_type(current)}, not an array"
                     )
             elif op == "$pull":
                 parent = _parent(doc, parts, op, path, create=False)
@@ -117,7 +117,7 @@ class Update:
                     continue
                 if type(current) is not list:
                     raise ValidationError(
-                        f"$pull at path {path!r}: the field holds a {type_name(current)}, not an array"
+                        f"$pull at path {path!r}: the field holds {a_type(current)}, not an array"
                     )
                 current[:] = [item for item in current if not operand(item)]
         return doc
@@ -274,17 +274,17 @@ def _parent(doc: dict, parts: tuple[str, ...], op: str, path: str, *, create: bo
         else:
             raise ValidationError(
                 f"{op} at path {path!r}: cannot reach {part!r} because "
-                f"{'.'.join(parts[:i]) or 'the document'} holds a {type_name(node)}"
+                f"{'.'.join(parts[:i]) or 'the document'} holds {a_type(node)}"
             )
         node = child
     if type(node) not in (dict, list):
         if not create:
             raise ValidationError(
-                f"{op} at path {path!r}: {'.'.join(parts[:-1])} holds a {type_name(node)}, not a document"
+                f"{op} at path {path!r}: {'.'.join(parts[:-1])} holds {a_type(node)}, not a document"
             )
         raise ValidationError(
             f"{op} at path {path!r}: cannot create field {parts[-1]!r} because "
-            f"{'.'.join(parts[:-1])} holds a {type_name(node)}"
+            f"{'.'.join(parts[:-1])} holds {a_type(node)}"
         )
     return node
 
