@@ -28,6 +28,7 @@ from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
 from actors.coordinator_actor import coordinator_actor
 from actors.namespace_actor import namespace_actor
 from actors.naming import RAY_NAMESPACE, coordinator_actor_name, is_deployment_actor, namespace_actor_name
+from journal import errors as journal_errors
 from journal.errors import NamespaceUnavailable, SwarmlogError
 from journal.settings import Settings
 from swarmlog.local import COORDINATOR, COORDINATOR_MUTATIONS, coordinator_dir, namespace_dir
@@ -50,6 +51,9 @@ def translate_error(namespace: str, exc: BaseException, timeout_s: float | None 
         )
     if isinstance(exc, RayActorError):
         lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        cause = _creation_error(exc, lines)
+        if cause is not None:
+            return cause
         return NamespaceUnavailable(
             f"namespace {namespace!r} is unavailable: its actor died and could not be restarted "
             f"({type(exc).__name__}: {lines[-1] if lines else 'no detail'}). Check that its data "
@@ -57,6 +61,20 @@ def translate_error(namespace: str, exc: BaseException, timeout_s: float | None 
             "`swarmlog verify`), then call again: a new actor is started on the next call."
         )
     return exc
+
+
+def _creation_error(exc: BaseException, lines: list[str]) -> SwarmlogError | None:
+    """The swarmlog error that made an actor's constructor fail (a damaged journal raises
+    ``CorruptionError`` while recovering), rebuilt from the text Ray reports, or None."""
+    if not getattr(exc, "_actor_init_failed", False) or not lines:
+        return None
+    name, sep, message = lines[-1].partition(": ")
+    cls = (
+        getattr(journal_errors, name.rpartition(".")[2], None) if name.startswith("journal.errors.") else None
+    )
+    if not sep or not isinstance(cls, type) or not issubclass(cls, SwarmlogError):
+        return None
+    return cls(message)
 
 
 class RayBackend:
