@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import struct
+from itertools import accumulate
 from typing import Any
 
 import lz4.block
@@ -34,6 +35,7 @@ HASH_BYTES = 32
 ZERO_HASH = b"\0" * HASH_BYTES
 CHUNK_VERSION = 1
 _CHUNK_HEAD = struct.Struct(">BI")
+_CHUNK_ONE = struct.Struct(">BII")  # the header of a one-record chunk, with its end offset
 
 # msgpack extension code for a value embedded as its own msgpack bytes. Projections keep user
 # values as these bytes (compact, immune to callers mutating what they got back), and folding a
@@ -121,13 +123,12 @@ class RecordCodec:
 
 def build_chunk(stored_records: list[bytes]) -> bytes:
     """One RocksDB value holding ``stored_records`` in order."""
-    ends = []
-    total = 0
-    for record in stored_records:
-        total += len(record)
-        ends.append(total)
     n = len(stored_records)
-    return b"".join((_CHUNK_HEAD.pack(CHUNK_VERSION, n), struct.pack(f">{n}I", *ends), *stored_records))
+    if n == 1:  # a single write: skip the offset loop
+        record = stored_records[0]
+        return _CHUNK_ONE.pack(CHUNK_VERSION, 1, len(record)) + record
+    ends = accumulate(map(len, stored_records))
+    return b"".join((struct.pack(f">BI{n}I", CHUNK_VERSION, n, *ends), *stored_records))
 
 
 def split_chunk(chunk: bytes, first_seq: int) -> list[memoryview]:

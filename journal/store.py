@@ -23,6 +23,7 @@ from collections import OrderedDict
 from collections.abc import Iterator
 
 import msgpack
+import msgspec
 from rocksdict import (
     AccessType,
     DBCompressionType,
@@ -42,6 +43,10 @@ COLUMN_FAMILIES = ("events", "idem", "runs", "types", "snapshots", "meta")
 FORMAT = b"swarmlog-journal-1"
 _Q = struct.Struct(">Q")
 _CHUNK_CACHE = 64
+_PREFIX_CACHE = 4096
+# msgspec encodes lists of ints and bytes to the same msgpack bytes as msgpack-python, faster,
+# and is safe to share between threads (index entries and the head pointer only).
+_encode = msgspec.msgpack.encode
 
 
 def seq_key(seq: int) -> bytes:
@@ -129,6 +134,7 @@ class Journal:
         self._h = {name: self._db.get_column_family_handle(name) for name in COLUMN_FAMILIES}
         self._wopt = WriteOptions()
         self._wopt.sync = self.settings.durability == "fsync"
+        self._prefixes: dict[str, bytes] = {}
         self._chunk_cache: OrderedDict[int, tuple[int, list]] = OrderedDict()
         self._cache_lock = threading.Lock()
         self._closed = False
@@ -207,12 +213,14 @@ class Journal:
 
     def write(self, commit: CommitBuilder, head_hash: bytes, head_ts: int) -> None:
         """Write one group commit atomically and durably (per the durability setting)."""
-        self._check_open()
+        if self._closed:
+            self._check_open()
         if self.read_only:
             raise ValidationError("this journal is open read-only")
-        if not commit.records and not commit.idem:
+        records = commit.records
+        if not records and not commit.idem:
             return
-        h_events, h_runs, h_types = self._h["events"], self._h["runs"], self._h["types"]
+        h = self._h
         wb = WriteBatch(raw_mode=True)
         last_seq = self.head_seq
         for chunk in commit.chunks():
@@ -220,23 +228,47 @@ class Journal:
             if first != last_seq + 1:  # a gap here would be a bug in the caller; refuse it
                 raise CorruptionError(f"commit would leave a gap: {last_seq} then {first}")
             last_seq = chunk[-1][0]
-            wb.put(_Q.pack(first), build_chunk([r[3] for r in chunk]), h_events)
-            by_run: dict[str, list[int]] = {}
-            by_type: dict[str, list[int]] = {}
-            for seq, run_id, type_, _ in chunk:
-                by_run.setdefault(run_id, []).append(seq)
-                by_type.setdefault(type_, []).append(seq)
-            for run_id, seqs in by_run.items():
-                wb.put(index_key(run_id, seqs[0]), msgpack.packb(seqs), h_runs)
-            for type_, seqs in by_type.items():
-                wb.put(index_key(type_, seqs[0]), msgpack.packb(seqs), h_types)
-        h_idem = self._h["idem"]
+            wb.put(_Q.pack(first), build_chunk([r[3] for r in chunk]), h["events"])
+            self._put_index(wb, chunk, h["runs"], h["types"])
+        h_idem = h["idem"]
         for key, value in commit.idem:
             wb.put(key, value, h_idem)
-        if commit.records:
-            wb.put(b"head", msgpack.packb([last_seq, head_hash, head_ts]), self._h["meta"])
+        if records:
+            wb.put(b"head", _encode([last_seq, head_hash, head_ts]), h["meta"])
         self._db.write(wb, self._wopt)
         self.head_seq, self.head_hash, self.head_ts = last_seq, head_hash, head_ts
+
+    def _put_index(self, wb: WriteBatch, chunk: list, h_runs, h_types) -> None:
+        """Add the run and type index entries of one chunk to ``wb``."""
+        prefix = self._index_prefix
+        run_id, type_ = chunk[0][1], chunk[0][2]
+        if len(chunk) == 1 or all(r[1] == run_id and r[2] == type_ for r in chunk):
+            # The common case (a single write, or a batch of one run and one type): both
+            # indexes get the same seq list, packed once.
+            seqs = _encode([r[0] for r in chunk])
+            first = _Q.pack(chunk[0][0])
+            wb.put(prefix(run_id) + first, seqs, h_runs)
+            wb.put(prefix(type_) + first, seqs, h_types)
+            return
+        by_run: dict[str, list[int]] = {}
+        by_type: dict[str, list[int]] = {}
+        for seq, run_id, type_, _ in chunk:
+            by_run.setdefault(run_id, []).append(seq)
+            by_type.setdefault(type_, []).append(seq)
+        for run_id, seqs in by_run.items():
+            wb.put(prefix(run_id) + _Q.pack(seqs[0]), _encode(seqs), h_runs)
+        for type_, seqs in by_type.items():
+            wb.put(prefix(type_) + _Q.pack(seqs[0]), _encode(seqs), h_types)
+
+    def _index_prefix(self, name: str) -> bytes:
+        """``name \\0`` as bytes; cached because the same runs and types recur in every commit."""
+        cache = self._prefixes
+        prefix = cache.get(name)
+        if prefix is None:
+            if len(cache) >= _PREFIX_CACHE:
+                cache.clear()
+            prefix = cache[name] = name.encode() + b"\0"
+        return prefix
 
     # -- reading -------------------------------------------------------------------------------
 
