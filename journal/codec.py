@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import struct
+import threading
 from itertools import accumulate
 from typing import Any
 
@@ -73,10 +74,20 @@ def unpack_value(data: bytes) -> Any:
     return msgpack.unpackb(data, ext_hook=_ext_value, strict_map_key=False)
 
 
+# One msgpack Packer per thread: ``msgpack.packb`` builds a new Packer on every call, which costs
+# more than packing a small value. A Packer is not safe to share between threads (it packs into
+# its own buffer), hence one each; it empties its buffer when a pack fails.
+_packers = threading.local()
+
+
 def pack_value(value: Any, *, what: str = "value") -> bytes:
     """Encode a caller's value; anything msgpack cannot encode raises ``ValidationError``."""
     try:
-        return msgpack.packb(value, use_bin_type=True)
+        packer = _packers.packer
+    except AttributeError:
+        packer = _packers.packer = msgpack.Packer(use_bin_type=True)
+    try:
+        return packer.pack(value)
     except (TypeError, ValueError, OverflowError) as exc:
         raise ValidationError(
             f"{what} cannot be stored: {exc}. Use None, bool, int (64-bit), float, str, bytes, "

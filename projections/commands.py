@@ -98,6 +98,8 @@ class Request(msgspec.Struct, frozen=True, kw_only=True):
 
 def check_name(value: Any, what: str, *, optional: bool = False, max_chars: int = MAX_NAME_CHARS) -> None:
     """Identifiers (run ids, agents, tools, types, write ids): non-empty strings without NUL."""
+    if type(value) is str and 0 < len(value) <= max_chars and "\0" not in value:
+        return  # the usual case, checked in one expression (this runs several times per write)
     if value is None and optional:
         return
     if not isinstance(value, str) or not value:
@@ -269,7 +271,7 @@ def make_request(
         ops=list(ops),
         tool=tool,
         write_id=write_id,
-        source=pack_source(source, limits) if not isinstance(source, bytes) else source,
+        source=source if source is None or isinstance(source, bytes) else pack_source(source, limits),
         fence=fence,
     )
 
