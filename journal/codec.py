@@ -21,11 +21,13 @@ from __future__ import annotations
 import hashlib
 import struct
 import threading
+from hashlib import blake2b as _blake2b
 from itertools import accumulate
 from typing import Any
 
 import lz4.block
 import msgpack
+import msgspec
 
 from journal.errors import CorruptionError, ValidationError
 
@@ -64,9 +66,19 @@ def _ext_value(code: int, data: bytes) -> Any:
     return msgpack.ExtType(code, data)
 
 
+def _ext_raw_view(code: int, data: memoryview) -> Any:
+    return bytes(data) if code == EXT_PACKED else msgpack.ExtType(code, bytes(data))
+
+
+# Records are decoded for folding with msgspec: for the envelope types a record holds it builds
+# the same objects as msgpack-python, in about two thirds of the time (recovery decodes every
+# record). Caller values stay packed bytes here; ``unpack_value`` decodes those with msgpack.
+_raw_decoder = msgspec.msgpack.Decoder(ext_hook=_ext_raw_view)
+
+
 def unpack_raw(data: bytes) -> Any:
     """Decode msgpack, leaving embedded values as their packed bytes (the fold's view)."""
-    return msgpack.unpackb(data, ext_hook=_ext_raw, strict_map_key=False)
+    return _raw_decoder.decode(data)
 
 
 def unpack_value(data: bytes) -> Any:
@@ -142,23 +154,79 @@ def build_chunk(stored_records: list[bytes]) -> bytes:
     return b"".join((struct.pack(f">BI{n}I", CHUNK_VERSION, n, *ends), *stored_records))
 
 
+def _chunk_frame(chunk: bytes | memoryview, first_seq: int) -> tuple[int, tuple[int, ...]]:
+    """``(body start, end offsets)`` of a chunk; ``CorruptionError`` when its header is broken."""
+    if len(chunk) < _CHUNK_HEAD.size:
+        raise CorruptionError(f"chunk at {first_seq} is truncated")
+    version, n = _CHUNK_HEAD.unpack_from(chunk)
+    body_start = _CHUNK_HEAD.size + 4 * n
+    if version != CHUNK_VERSION or body_start > len(chunk):
+        raise CorruptionError(f"chunk at {first_seq} has a broken header")
+    ends = struct.unpack_from(f">{n}I", chunk, _CHUNK_HEAD.size)
+    if n and body_start + ends[-1] != len(chunk):
+        raise CorruptionError(f"chunk at {first_seq} has a broken frame")
+    if list(ends) != sorted(ends):  # every record must end at or after the one before it
+        i = next(i for i in range(1, n) if ends[i] < ends[i - 1])
+        raise CorruptionError(f"record {first_seq + i} has a broken frame")
+    return body_start, ends
+
+
+_PLAIN = RECORD_VERSION
+_LZ4 = RECORD_VERSION | FLAG_LZ4
+
+
+def open_chunk(
+    chunk: bytes, first_seq: int, start: int = 0, stop: int | None = None
+) -> tuple[list[tuple[bytes, bytes]], CorruptionError | None]:
+    """``(digest, canonical)`` of records ``start <= i < stop`` of a chunk, each checked against
+    its hash like ``RecordCodec.open``, and the error of the first record that fails (the
+    records before it are returned, so a reader can stop exactly there), or None.
+
+    Replay reads every record through here: one call per chunk, slicing the chunk's bytes
+    directly, instead of a memoryview per record and a call per record."""
+    body_start, ends = _chunk_frame(chunk, first_seq)
+    n = len(ends)
+    stop = n if stop is None else min(stop, n)
+    out: list[tuple[bytes, bytes]] = []
+    append = out.append
+    begin = body_start + (ends[start - 1] if start else 0)
+    for i in range(start, stop):
+        end = body_start + ends[i]
+        try:
+            if end - begin < 1 + HASH_BYTES:
+                raise _Unusual
+            head = chunk[begin]
+            digest = chunk[begin + 1 : begin + 1 + HASH_BYTES]
+            if head == _PLAIN:
+                canonical = chunk[begin + 1 + HASH_BYTES : end]
+            elif head == _LZ4:
+                canonical = lz4.block.decompress(chunk[begin + 1 + HASH_BYTES : end])
+            else:
+                raise _Unusual
+            if _blake2b(canonical, digest_size=HASH_BYTES).digest() != digest:
+                raise _Unusual
+        except (_Unusual, lz4.block.LZ4BlockError):
+            # Let the one-record opener say precisely what is wrong.
+            try:
+                digest, canonical = RecordCodec.open(memoryview(chunk)[begin:end], first_seq + i)
+            except CorruptionError as exc:
+                return out, exc
+        append((digest, canonical))
+        begin = end
+    return out, None
+
+
+class _Unusual(Exception):
+    """A record the fast path of ``open_chunk`` leaves to ``RecordCodec.open``."""
+
+
 def split_chunk(chunk: bytes, first_seq: int) -> list[memoryview]:
     """The stored records of a chunk, in order; ``CorruptionError`` when its frame is broken."""
     view = memoryview(chunk)
-    if len(view) < _CHUNK_HEAD.size:
-        raise CorruptionError(f"chunk at {first_seq} is truncated")
-    version, n = _CHUNK_HEAD.unpack_from(view)
-    body_start = _CHUNK_HEAD.size + 4 * n
-    if version != CHUNK_VERSION or body_start > len(view):
-        raise CorruptionError(f"chunk at {first_seq} has a broken header")
-    ends = struct.unpack_from(f">{n}I", view, _CHUNK_HEAD.size)
-    if n and body_start + ends[-1] != len(view):
-        raise CorruptionError(f"chunk at {first_seq} has a broken frame")
+    body_start, ends = _chunk_frame(view, first_seq)
     out = []
     start = 0
-    for i, end in enumerate(ends):
-        if end < start:
-            raise CorruptionError(f"record {first_seq + i} has a broken frame")
+    for end in ends:
         out.append(view[body_start + start : body_start + end])
         start = end
     return out

@@ -21,6 +21,7 @@ import threading
 import uuid
 from collections import OrderedDict
 from collections.abc import Iterator
+from operator import itemgetter
 
 import msgpack
 import msgspec
@@ -34,7 +35,7 @@ from rocksdict import (
     WriteOptions,
 )
 
-from journal.codec import ZERO_HASH, RecordCodec, build_chunk, split_chunk, unpack_raw
+from journal.codec import ZERO_HASH, RecordCodec, build_chunk, open_chunk, split_chunk, unpack_raw
 from journal.errors import CorruptionError, NamespaceUnavailable, ValidationError
 from journal.records import TS
 from journal.settings import Settings
@@ -44,6 +45,7 @@ FORMAT = b"swarmlog-journal-1"
 _Q = struct.Struct(">Q")
 _CHUNK_CACHE = 64
 _PREFIX_CACHE = 4096
+_SEQ, _RUN, _TYPE, _STORED = (itemgetter(i) for i in range(4))  # fields of a builder record
 # msgspec encodes lists of ints and bytes to the same msgpack bytes as msgpack-python, faster,
 # and is safe to share between threads (index entries and the head pointer only).
 _encode = msgspec.msgpack.encode
@@ -84,6 +86,17 @@ class CommitBuilder:
 
     def chunks(self) -> Iterator[list[tuple[int, str, str, bytes]]]:
         """The records split into chunks by count and size."""
+        records = self.records
+        n = len(records)
+        # Most commits fit one chunk: a chunk closes once it holds chunk_max_records records or
+        # chunk_max_bytes bytes, so all records share one chunk when neither limit is reached
+        # before the last record. Checked with C-level sums instead of the loop below.
+        if n <= self.chunk_max_records and (
+            n == 1 or sum(map(len, map(_STORED, records[:-1]))) < self.chunk_max_bytes
+        ):
+            if n:
+                yield records
+            return
         current: list[tuple[int, str, str, bytes]] = []
         size = 0
         for rec in self.records:
@@ -228,7 +241,7 @@ class Journal:
             if first != last_seq + 1:  # a gap here would be a bug in the caller; refuse it
                 raise CorruptionError(f"commit would leave a gap: {last_seq} then {first}")
             last_seq = chunk[-1][0]
-            wb.put(_Q.pack(first), build_chunk([r[3] for r in chunk]), h["events"])
+            wb.put(_Q.pack(first), build_chunk(list(map(_STORED, chunk))), h["events"])
             self._put_index(wb, chunk, h["runs"], h["types"])
         h_idem = h["idem"]
         for key, value in commit.idem:
@@ -242,10 +255,10 @@ class Journal:
         """Add the run and type index entries of one chunk to ``wb``."""
         prefix = self._index_prefix
         run_id, type_ = chunk[0][1], chunk[0][2]
-        if len(chunk) == 1 or all(r[1] == run_id and r[2] == type_ for r in chunk):
+        if len(chunk) == 1 or (len(set(map(_RUN, chunk))) == 1 and len(set(map(_TYPE, chunk))) == 1):
             # The common case (a single write, or a batch of one run and one type): both
             # indexes get the same seq list, packed once.
-            seqs = _encode([r[0] for r in chunk])
+            seqs = _encode(list(map(_SEQ, chunk)))
             first = _Q.pack(chunk[0][0])
             wb.put(prefix(run_id) + first, seqs, h_runs)
             wb.put(prefix(type_) + first, seqs, h_types)
@@ -334,10 +347,41 @@ class Journal:
 
     def iter_canonical(self, after: int = 0, upto: int | None = None) -> Iterator[tuple[int, bytes, bytes]]:
         """``(seq, digest, canonical)`` for ``after < seq <= upto``, each checked against its hash."""
-        open_ = self.codec.open
-        for seq, stored in self.iter_stored(after, upto):
-            digest, canonical = open_(stored, seq)
-            yield seq, digest, canonical
+        for first, pairs in self.canonical_chunks(after, upto):
+            for i, (digest, canonical) in enumerate(pairs):
+                yield first + i, digest, canonical
+
+    def canonical_chunks(
+        self, after: int = 0, upto: int | None = None
+    ) -> Iterator[tuple[int, list[tuple[bytes, bytes]]]]:
+        """``(seq of the first, [(digest, canonical), …])`` for ``after < seq <= upto``, a chunk at
+        a time, each record checked against its hash: the fast way to read many records (replay).
+        A bad record raises ``CorruptionError`` after the good records before it are yielded."""
+        self._check_open()
+        upto = self.head_seq if upto is None else min(upto, self.head_seq)
+        if after >= upto:
+            return
+        it = self._cf["events"].iter(ReadOptions())
+        it.seek_for_prev(_Q.pack(after + 1))
+        if not it.valid():
+            it.seek_to_first()
+        expected = None
+        while it.valid():
+            first = _Q.unpack(it.key())[0]
+            if first > upto:
+                break
+            if expected is not None and first != expected:
+                raise CorruptionError(f"the journal has a gap: chunk {first} after {expected - 1}")
+            start = after + 1 - first if after >= first else 0
+            pairs, error = open_chunk(it.value(), first, start, upto - first + 1)
+            if pairs:
+                yield first + start, pairs
+            if error is not None:
+                raise error
+            if first + start + len(pairs) > upto:
+                return
+            expected = first + start + len(pairs)
+            it.next()
 
     def _index_seqs(self, cf_name: str, name: str, after: int, upto: int | None) -> Iterator[int]:
         self._check_open()
