@@ -172,16 +172,20 @@ class NamespaceEngine:
         that each record links to the one before it."""
         apply = state.apply
         users = [u for u in users if u.seq < upto]
-        for seq, digest, canonical in self.journal.iter_canonical(after, upto):
-            f = unpack_raw(canonical)
-            if f[PREV] != prev:
-                raise CorruptionError(f"event {seq} does not link to event {seq - 1}; run verify()")
-            apply(f)
-            if users:
-                ev = event_from_fields(unpack_value(canonical), digest)
-                for u in users:
-                    u.apply(ev)
-            prev = digest
+        # Replay folds every record of the journal: read a chunk at a time, one loop level.
+        for first, pairs in self.journal.canonical_chunks(after, upto):
+            seq = first
+            for digest, canonical in pairs:
+                f = unpack_raw(canonical)
+                if f[PREV] != prev:
+                    raise CorruptionError(f"event {seq} does not link to event {seq - 1}; run verify()")
+                apply(f)
+                if users:
+                    ev = event_from_fields(unpack_value(canonical), digest)
+                    for u in users:
+                        u.apply(ev)
+                prev = digest
+                seq += 1
 
     # -- user projections ----------------------------------------------------------------------
 
@@ -399,6 +403,10 @@ class NamespaceEngine:
             extra = {"fence": [name, token]}
         out: list[Any] = []
         wire: list[Any] = []
+        handlers = self._handlers
+        # The run's state row is looked up once: folds mutate it in place, so an ``end`` earlier
+        # in the same request shows in its status below.
+        r = runs.get(req.run_id)
         for i, op in enumerate(req.ops):
             cls = type(op)
             if cls is BeginRun:
@@ -406,7 +414,8 @@ class NamespaceEngine:
                     raise ValidationError("begin_run must be the first operation of its write")
                 self._check_new_run(req.run_id, op)
             else:
-                r = runs.get(req.run_id)
+                if r is None:
+                    r = runs.get(req.run_id)
                 if r is None:
                     raise ValidationError(
                         f"run {req.run_id!r} does not exist in namespace {self.name!r}; begin it with begin_run"
@@ -415,7 +424,7 @@ class NamespaceEngine:
                     raise ValidationError(
                         f"run {req.run_id!r} has ended with status {r[R_STATUS]!r}; begin a new run to write more"
                     )
-            handler = self._handlers.get(cls)
+            handler = handlers.get(cls)
             if handler is None:
                 raise ValidationError(f"unknown operation {cls.__name__}")
             result, compact = handler(self, req, op, builder, undo, extra, out)
