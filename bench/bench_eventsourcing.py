@@ -117,17 +117,25 @@ def sqlite_settings(path: str) -> str:
 def _compare(
     config: Config, label: str, n: int, ours, peer, names: tuple[str, str], target: float | None
 ) -> None:
+    """Like ``bench_append.compare``: back-to-back pairs, alternating order, median pair ratio."""
     items = payloads(n)
-    ours_rates, peer_rates = [], []
-    for _ in range(config.repeat):
+    ours_rates, peer_rates, ratios = [], [], []
+    for i in range(config.repeat):
         with scratch_dir("es") as d:
-            ours_rates.append(rate(n, ours(d + "/swarmlog", items)))
-            peer_rates.append(rate(n, peer(d + "/peer", items)))
-    o, p = median(ours_rates), median(peer_rates)
-    print(f"{label} ({n:,} events, median of {config.repeat})")
-    print(f"  {names[0]:<30} {fmt_rate(o)}   {runs_line(ours_rates, fmt_rate)}")
-    print(f"  {names[1]:<30} {fmt_rate(p)}   {runs_line(peer_rates, fmt_rate)}")
-    report_ratio(f"{names[0]} / {names[1]}", o, p, target)
+            if i % 2:
+                p = rate(n, peer(d + "/peer", items))
+                o = rate(n, ours(d + "/swarmlog", items))
+            else:
+                o = rate(n, ours(d + "/swarmlog", items))
+                p = rate(n, peer(d + "/peer", items))
+        ours_rates.append(o)
+        peer_rates.append(p)
+        ratios.append(o / p)
+    print(f"{label} ({n:,} events, {config.repeat} pairs)")
+    print(f"  {names[0]:<30} {fmt_rate(median(ours_rates))}   {runs_line(ours_rates, fmt_rate)}")
+    print(f"  {names[1]:<30} {fmt_rate(median(peer_rates))}   {runs_line(peer_rates, fmt_rate)}")
+    print("  per-pair ratios: " + ", ".join(f"{r:.2f}" for r in ratios))
+    report_ratio(f"{names[0]} / {names[1]}", median(ratios), 1.0, target)
 
 
 def main(config: Config | None = None) -> None:

@@ -18,9 +18,9 @@ then the records. Offsets make any record of a chunk reachable without parsing t
 
 from __future__ import annotations
 
-import hashlib
 import struct
 import threading
+from collections.abc import Callable
 from hashlib import blake2b as _blake2b
 from itertools import accumulate
 from typing import Any
@@ -38,6 +38,8 @@ HASH_BYTES = 32
 ZERO_HASH = b"\0" * HASH_BYTES
 CHUNK_VERSION = 1
 _CHUNK_HEAD = struct.Struct(">BI")
+_HEAD_PLAIN = bytes((RECORD_VERSION,))
+_HEAD_LZ4 = bytes((RECORD_VERSION | FLAG_LZ4,))
 _CHUNK_ONE = struct.Struct(">BII")  # the header of a one-record chunk, with its end offset
 
 # msgpack extension code for a value embedded as its own msgpack bytes. Projections keep user
@@ -46,9 +48,16 @@ _CHUNK_ONE = struct.Struct(">BII")  # the header of a one-record chunk, with its
 EXT_PACKED = 1
 
 
+# Copying a ready BLAKE2b-256 state is cheaper than building one with keyword arguments, and
+# every record is hashed when written and again when read.
+BLAKE_EMPTY = _blake2b(digest_size=HASH_BYTES)
+
+
 def blake(data: bytes) -> bytes:
     """The 32-byte BLAKE2b digest swarmlog uses for records, chains and snapshots."""
-    return hashlib.blake2b(data, digest_size=HASH_BYTES).digest()
+    h = BLAKE_EMPTY.copy()
+    h.update(data)
+    return h.digest()
 
 
 def packed(value_bytes: bytes) -> msgpack.ExtType:
@@ -76,9 +85,9 @@ def _ext_raw_view(code: int, data: memoryview) -> Any:
 _raw_decoder = msgspec.msgpack.Decoder(ext_hook=_ext_raw_view)
 
 
-def unpack_raw(data: bytes) -> Any:
-    """Decode msgpack, leaving embedded values as their packed bytes (the fold's view)."""
-    return _raw_decoder.decode(data)
+# ``unpack_raw(data)``: decode msgpack, leaving embedded values as their packed bytes (the fold's
+# view). The decoder's own method, without a wrapper: replay calls it for every record.
+unpack_raw: Callable[[bytes], Any] = _raw_decoder.decode
 
 
 def unpack_value(data: bytes) -> Any:
@@ -118,8 +127,8 @@ class RecordCodec:
     def seal(self, canonical: bytes, digest: bytes) -> bytes:
         """Stored form of one record whose canonical bytes hash to ``digest``."""
         if len(canonical) >= self.compress_min_bytes:
-            return bytes((RECORD_VERSION | FLAG_LZ4,)) + digest + lz4.block.compress(canonical)
-        return bytes((RECORD_VERSION,)) + digest + canonical
+            return _HEAD_LZ4 + digest + lz4.block.compress(canonical)
+        return _HEAD_PLAIN + digest + canonical
 
     @staticmethod
     def open(stored: bytes | memoryview, seq: int) -> tuple[bytes, bytes]:
@@ -203,7 +212,9 @@ def open_chunk(
                 canonical = lz4.block.decompress(chunk[begin + 1 + HASH_BYTES : end])
             else:
                 raise _Unusual
-            if _blake2b(canonical, digest_size=HASH_BYTES).digest() != digest:
+            h = BLAKE_EMPTY.copy()
+            h.update(canonical)
+            if h.digest() != digest:
                 raise _Unusual
         except (_Unusual, lz4.block.LZ4BlockError):
             # Let the one-record opener say precisely what is wrong.

@@ -21,13 +21,12 @@ import threading
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
-from hashlib import blake2b as _blake2b
 from typing import Any
 
 import msgpack
 import msgspec
 
-from journal.codec import HASH_BYTES, ZERO_HASH, blake, unpack_raw, unpack_value
+from journal.codec import BLAKE_EMPTY, ZERO_HASH, blake, unpack_raw, unpack_value
 from journal.errors import (
     ConflictError,
     CorruptionError,
@@ -479,7 +478,9 @@ class NamespaceEngine:
                 f"the {type_} event is {len(canonical)} bytes; the limit is "
                 f"{self.settings.max_record_bytes} (Settings.max_record_bytes)"
             )
-        digest = _blake2b(canonical, digest_size=HASH_BYTES).digest()
+        h = BLAKE_EMPTY.copy()
+        h.update(canonical)
+        digest = h.digest()
         builder.records.append((seq, req.run_id, type_, self._seal(canonical, digest)))
         # The fold sees exactly what a replay decodes: packed values stay bytes.
         fields[7] = fold_payload
