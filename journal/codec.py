@@ -101,8 +101,10 @@ def unpack_value(data: bytes) -> Any:
 _packers = threading.local()
 
 
-def pack_value(value: Any, *, what: str = "value") -> bytes:
-    """Encode a caller's value; anything msgpack cannot encode raises ``ValidationError``."""
+def pack_value(value: Any, *, what: str | Callable[[], str] = "value") -> bytes:
+    """Encode a caller's value; anything msgpack cannot encode raises ``ValidationError``.
+    ``what`` names the value in that error; a callable is called only then (so callers on a
+    hot path need not format a name for every value they pack)."""
     try:
         packer = _packers.packer
     except AttributeError:
@@ -110,6 +112,8 @@ def pack_value(value: Any, *, what: str = "value") -> bytes:
     try:
         return packer.pack(value)
     except (TypeError, ValueError, OverflowError) as exc:
+        if callable(what):
+            what = what()
         raise ValidationError(
             f"{what} cannot be stored: {exc}. Use None, bool, int (64-bit), float, str, bytes, "
             "and lists/tuples/dicts of those."
