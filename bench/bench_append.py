@@ -7,9 +7,12 @@ lz4-compressed and put into a rocksdict ``Rdict`` (raw mode, lz4 tables, the sam
 default write options, so also unsynced WAL) — one ``put`` per event, or one ``WriteBatch`` per
 100 events. The peer does no validation, hashing, indexing, idempotency or projection work: it
 is the floor under any journal on RocksDB in Python. For context a third loop, the *floor*
-(``floor_loop``), does only what a record of swarmlog's shape needs at the least (pack, hash,
+(``floor``), does only what a record of swarmlog's shape needs at the least (pack, hash,
 chain, chunk + run index + type index + head in one WriteBatch) and shows how close to the
 targets any engine of this design in Python can get.
+
+The contenders run side by side on the same payloads, taking turns segment by segment (see
+``bench.common.interleave``), so that load from other processes falls on all of them alike.
 
 Targets (issue 2): single ≥ 0.35× the raw loop, batch ≥ 0.5×.
 """
@@ -26,16 +29,7 @@ import msgspec
 from rocksdict import DBCompressionType, Options, Rdict, WriteBatch
 
 import swarmlog
-from bench.common import (
-    Config,
-    fmt_rate,
-    median,
-    rate,
-    report_ratio,
-    runs_line,
-    scratch_dir,
-    timed,
-)
+from bench.common import Config, interleave, report_interleaved
 from bench.workload import AGENT, EVENT_TYPE, chunks, payloads
 
 _Q = struct.Struct(">Q")
@@ -44,38 +38,31 @@ _Q = struct.Struct(">Q")
 # -- swarmlog ---------------------------------------------------------------------------------
 
 
-def swarmlog_single(path: str, items: list[dict], durability: str = "process") -> float:
-    """Seconds to append ``items`` one ``append_event`` call each."""
+def swarmlog_single(path: str, durability: str = "process") -> tuple:
+    """Contender: one ``run.append_event`` call per event."""
     mem = swarmlog.open_local(path, durability=durability)
-    try:
-        run = mem.namespace("bench").begin_run(agent=AGENT)
-        append = run.append_event
+    run = mem.namespace("bench").begin_run(agent=AGENT)
+    append_event = run.append_event
 
-        def loop() -> None:
-            for p in items:
-                append(EVENT_TYPE, p)
+    def append(items: list[dict]) -> None:
+        for p in items:
+            append_event(EVENT_TYPE, p)
 
-        return timed(loop)
-    finally:
-        mem.close()
+    return append, mem.close
 
 
-def swarmlog_batch(path: str, items: list[dict], durability: str = "process") -> float:
-    """Seconds to append ``items`` in ``run.batch()`` blocks of 100 events."""
+def swarmlog_batch(path: str, durability: str = "process") -> tuple:
+    """Contender: ``run.batch()`` blocks of 100 events."""
     mem = swarmlog.open_local(path, durability=durability)
-    try:
-        run = mem.namespace("bench").begin_run(agent=AGENT)
-        groups = chunks(items)
+    run = mem.namespace("bench").begin_run(agent=AGENT)
 
-        def loop() -> None:
-            for group in groups:
-                with run.batch() as b:
-                    for p in group:
-                        b.append_event(EVENT_TYPE, p)
+    def append(items: list[dict]) -> None:
+        for group in chunks(items):
+            with run.batch() as b:
+                for p in group:
+                    b.append_event(EVENT_TYPE, p)
 
-        return timed(loop)
-    finally:
-        mem.close()
+    return append, mem.close
 
 
 # -- raw rocksdict ----------------------------------------------------------------------------
@@ -93,49 +80,48 @@ def _event(seq: int, payload: dict) -> dict:
     return {"seq": seq, "type": EVENT_TYPE, "agent": AGENT, "run_id": "run-1", "payload": payload}
 
 
-def raw_single(path: str, items: list[dict]) -> float:
-    """Seconds to put lz4(msgpack(event)) of every item, one ``put`` each."""
+def raw_single(path: str) -> tuple:
+    """Peer: ``Rdict.put`` of lz4(msgpack(event)), one per event."""
     db = _raw_db(path)
-    try:
-        put, pack, compress, key = db.put, msgpack.packb, lz4.block.compress, _Q.pack
+    put, pack, compress, key = db.put, msgpack.packb, lz4.block.compress, _Q.pack
+    seq = 0
 
-        def loop() -> None:
-            for seq, p in enumerate(items, 1):
-                put(key(seq), compress(pack(_event(seq, p))))
+    def append(items: list[dict]) -> None:
+        nonlocal seq
+        for p in items:
+            seq += 1
+            put(key(seq), compress(pack(_event(seq, p))))
 
-        return timed(loop)
-    finally:
-        db.close()
+    return append, db.close
 
 
-def raw_batch(path: str, items: list[dict]) -> float:
-    """Seconds to put lz4(msgpack(event)) of every item, one ``WriteBatch`` per 100."""
+def raw_batch(path: str) -> tuple:
+    """Peer: one ``WriteBatch`` of lz4(msgpack(event)) per 100 events."""
     db = _raw_db(path)
-    try:
-        pack, compress, key = msgpack.packb, lz4.block.compress, _Q.pack
-        groups = chunks(list(enumerate(items, 1)))
+    pack, compress, key = msgpack.packb, lz4.block.compress, _Q.pack
+    seq = 0
 
-        def loop() -> None:
-            for group in groups:
-                wb = WriteBatch(raw_mode=True)
-                for seq, p in group:
-                    wb.put(key(seq), compress(pack(_event(seq, p))))
-                db.write(wb)
+    def append(items: list[dict]) -> None:
+        nonlocal seq
+        for group in chunks(items):
+            wb = WriteBatch(raw_mode=True)
+            for p in group:
+                seq += 1
+                wb.put(key(seq), compress(pack(_event(seq, p))))
+            db.write(wb)
 
-        return timed(loop)
-    finally:
-        db.close()
+    return append, db.close
 
 
 # -- the floor: what a hash-chained, indexed record costs before any engine work ---------------
 
 
-def floor_loop(path: str, items: list[dict], batch: int) -> float:
-    """Seconds for the least work a journal record of swarmlog's shape needs in Python: pack the
-    value and the 12-field record, hash it, chain it, and write the chunk, run-index and
-    type-index entries and the head pointer in one WriteBatch per ``batch`` events (four column
-    families). No validation, projections, undo, idempotency or result objects. Context for the
-    targets, not a target: swarmlog can only approach this."""
+def floor(path: str, batch: int) -> tuple:
+    """Contender for context: the least work a journal record of swarmlog's shape needs in
+    Python. Pack the value and the 12-field record, hash it, chain it, and write the chunk,
+    run-index and type-index entries and the head pointer in one WriteBatch per ``batch``
+    events (four column families). No validation, projections, undo, idempotency or result
+    objects: swarmlog can only approach this."""
     opt = Options(raw_mode=True)
     opt.create_if_missing(True)
     opt.create_missing_column_families(True)
@@ -143,113 +129,70 @@ def floor_loop(path: str, items: list[dict], batch: int) -> float:
     opt.set_write_buffer_size(64 * 1024 * 1024)
     names = ("events", "runs", "types", "meta")
     db = Rdict(path, opt, column_families={n: Options(raw_mode=True) for n in names})
-    try:
-        h = [db.get_column_family_handle(n) for n in names]
-        encode, ext, pack = msgspec.msgpack.encode, msgspec.msgpack.Ext, msgpack.packb
-        groups = chunks(list(enumerate(items, 1)), batch)
-        prev = b"\0" * 32
+    h = [db.get_column_family_handle(n) for n in names]
+    encode, ext, pack = msgspec.msgpack.encode, msgspec.msgpack.Ext, msgpack.packb
+    state = {"seq": 0, "prev": b"\0" * 32}
 
-        def loop() -> None:
-            nonlocal prev
-            for group in groups:
-                wb = WriteBatch(raw_mode=True)
-                stored = []
-                for seq, p in group:
-                    record = [seq, f"ns-{seq}", seq << 16, "run-1", AGENT, None, EVENT_TYPE]
-                    record += [ext(1, pack(p)), None, None, prev, None]
-                    canonical = encode(record)
-                    prev = hashlib.blake2b(canonical, digest_size=32).digest()
-                    stored.append(b"\x10" + prev + canonical)
-                first = _Q.pack(group[0][0])
-                ends = list(accumulate(map(len, stored)))
-                chunk = struct.pack(f">BI{len(ends)}I", 1, len(ends), *ends) + b"".join(stored)
-                wb.put(first, chunk, h[0])
-                seqs = encode([seq for seq, _ in group])
-                wb.put(b"run-1\0" + first, seqs, h[1])
-                wb.put(EVENT_TYPE.encode() + b"\0" + first, seqs, h[2])
-                wb.put(b"head", encode([group[-1][0], prev, group[-1][0] << 16]), h[3])
-                db.write(wb)
+    def append(items: list[dict]) -> None:
+        seq, prev = state["seq"], state["prev"]
+        for group in chunks(items, batch):
+            first = seq + 1
+            stored = []
+            for p in group:
+                seq += 1
+                record = [seq, f"ns-{seq}", seq << 16, "run-1", AGENT, None, EVENT_TYPE]
+                record += [ext(1, pack(p)), None, None, prev, None]
+                canonical = encode(record)
+                prev = hashlib.blake2b(canonical, digest_size=32).digest()
+                stored.append(b"\x10" + prev + canonical)
+            key = _Q.pack(first)
+            ends = list(accumulate(map(len, stored)))
+            wb = WriteBatch(raw_mode=True)
+            wb.put(key, struct.pack(f">BI{len(ends)}I", 1, len(ends), *ends) + b"".join(stored), h[0])
+            seqs = encode(list(range(first, seq + 1)))
+            wb.put(b"run-1\0" + key, seqs, h[1])
+            wb.put(EVENT_TYPE.encode() + b"\0" + key, seqs, h[2])
+            wb.put(b"head", encode([seq, prev, seq << 16]), h[3])
+            db.write(wb)
+        state["seq"], state["prev"] = seq, prev
 
-        return timed(loop)
-    finally:
+    def close() -> None:
+        h.clear()
         db.close()
 
-
-def floor_single(path: str, items: list[dict]) -> float:
-    return floor_loop(path, items, 1)
-
-
-def floor_batch(path: str, items: list[dict]) -> float:
-    return floor_loop(path, items, 100)
+    return append, close
 
 
 # -- the benchmark ----------------------------------------------------------------------------
 
 
-def compare(
-    config: Config,
-    label: str,
-    n: int,
-    ours,
-    peer,
-    peer_name: str,
-    target: float | None,
-    floor=None,
-) -> bool:
-    """Measure ``ours`` and ``peer`` (and the ``floor``, for context) back to back,
-    ``config.repeat`` times, alternating which goes first; print the median rates and the
-    median of the per-pair ratios (a pair shares the machine's momentary load, so its ratio is
-    steadier than either rate)."""
-    items = payloads(n)
-    ours_rates, peer_rates, floor_rates, ratios, floor_ratios = [], [], [], [], []
-    for i in range(config.repeat):
-        with scratch_dir("append") as d:
-            if i % 2:
-                p = rate(n, peer(d + "/peer", items))
-                o = rate(n, ours(d + "/swarmlog", items))
-            else:
-                o = rate(n, ours(d + "/swarmlog", items))
-                p = rate(n, peer(d + "/peer", items))
-            if floor is not None:
-                f = rate(n, floor(d + "/floor", items))
-                floor_rates.append(f)
-                floor_ratios.append(f / p)
-        ours_rates.append(o)
-        peer_rates.append(p)
-        ratios.append(o / p)
-    print(f"{label} ({n:,} events, {config.repeat} pairs)")
-    print(f"  swarmlog            {fmt_rate(median(ours_rates))}   {runs_line(ours_rates, fmt_rate)}")
-    print(f"  {peer_name:<19} {fmt_rate(median(peer_rates))}   {runs_line(peer_rates, fmt_rate)}")
-    if floor is not None:
-        print(f"  floor (see doc)     {fmt_rate(median(floor_rates))}   {runs_line(floor_rates, fmt_rate)}")
-    print("  per-pair ratios: " + ", ".join(f"{r:.2f}" for r in ratios))
-    met = report_ratio(f"swarmlog / {peer_name} (median of pair ratios)", median(ratios), 1.0, target)
-    if floor is not None:
-        report_ratio(
-            f"floor / {peer_name} (least work of this record format)", median(floor_ratios), 1.0, None
-        )
-    return met
-
-
 def main(config: Config | None = None) -> None:
     config = config or Config()
-    compare(
+    n = config.size(10_000, 1_000)
+    results = interleave(
         config,
-        "single appends: run.append_event vs Rdict.put",
-        config.size(10_000, 2_000),
-        swarmlog_single,
-        raw_single,
-        "raw rocksdict",
-        0.35,
-        floor_single,
+        n,
+        payloads(n),
+        {
+            "swarmlog append_event": swarmlog_single,
+            "raw rocksdict put": raw_single,
+            "floor, one event per batch": lambda path: floor(path, 1),
+        },
+        segment=500,
     )
-    compare(
+    report_interleaved("single appends", n, results, "swarmlog append_event", "raw rocksdict put", 0.35)
+    n = config.size(100_000, 5_000)
+    results = interleave(
         config,
-        "batches of 100: run.batch() vs WriteBatch of 100",
-        config.size(100_000, 5_000),
-        swarmlog_batch,
-        raw_batch,
-        "raw rocksdict",
-        0.5,
-        floor_batch,
+        n,
+        payloads(n),
+        {
+            "swarmlog batch of 100": swarmlog_batch,
+            "raw rocksdict WriteBatch of 100": raw_batch,
+            "floor, 100 events per batch": lambda path: floor(path, 100),
+        },
+        segment=2_000,
+    )
+    report_interleaved(
+        "batches of 100", n, results, "swarmlog batch of 100", "raw rocksdict WriteBatch of 100", 0.5
     )

@@ -25,7 +25,7 @@ import sqlite3
 from typing import Any
 
 from bench.bench_append import swarmlog_batch, swarmlog_single
-from bench.common import Config, fmt_rate, median, rate, report_ratio, runs_line, scratch_dir, timed
+from bench.common import Config, interleave, report_interleaved, scratch_dir
 from bench.workload import chunks, payloads
 
 try:
@@ -54,42 +54,35 @@ def _app(db: str) -> Any:
     return AgentLogs(env={"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": db})
 
 
-def es_single(path: str, items: list[dict], db: str | None = None) -> float:
-    """Seconds to save one event per ``save``."""
+def es_single(path: str, db: str | None = None) -> tuple:
+    """Contender: one event per ``save``."""
     app = _app(db or path + ".sqlite")
-    try:
-        log = AgentLog()
-        app.save(log)
-        save, record = app.save, log.record
+    log = AgentLog()
+    app.save(log)
+    save, record = app.save, log.record
 
-        def loop() -> None:
-            for p in items:
+    def append(items: list[dict]) -> None:
+        for p in items:
+            record(p)
+            save(log)
+
+    return append, app.close
+
+
+def es_batch(path: str, db: str | None = None) -> tuple:
+    """Contender: 100 events per ``save``."""
+    app = _app(db or path + ".sqlite")
+    log = AgentLog()
+    app.save(log)
+    save, record = app.save, log.record
+
+    def append(items: list[dict]) -> None:
+        for group in chunks(items):
+            for p in group:
                 record(p)
-                save(log)
+            save(log)
 
-        return timed(loop)
-    finally:
-        app.close()
-
-
-def es_batch(path: str, items: list[dict], db: str | None = None) -> float:
-    """Seconds to save 100 events per ``save``."""
-    app = _app(db or path + ".sqlite")
-    try:
-        log = AgentLog()
-        app.save(log)
-        save, record = app.save, log.record
-        groups = chunks(items)
-
-        def loop() -> None:
-            for group in groups:
-                for p in group:
-                    record(p)
-                save(log)
-
-        return timed(loop)
-    finally:
-        app.close()
+    return append, app.close
 
 
 def _memory_db(path: str) -> str:
@@ -114,30 +107,6 @@ def sqlite_settings(path: str) -> str:
     return f"journal_mode={mode}, synchronous={names.get(level, level)} (sqlite {sqlite3.sqlite_version})"
 
 
-def _compare(
-    config: Config, label: str, n: int, ours, peer, names: tuple[str, str], target: float | None
-) -> None:
-    """Like ``bench_append.compare``: back-to-back pairs, alternating order, median pair ratio."""
-    items = payloads(n)
-    ours_rates, peer_rates, ratios = [], [], []
-    for i in range(config.repeat):
-        with scratch_dir("es") as d:
-            if i % 2:
-                p = rate(n, peer(d + "/peer", items))
-                o = rate(n, ours(d + "/swarmlog", items))
-            else:
-                o = rate(n, ours(d + "/swarmlog", items))
-                p = rate(n, peer(d + "/peer", items))
-        ours_rates.append(o)
-        peer_rates.append(p)
-        ratios.append(o / p)
-    print(f"{label} ({n:,} events, {config.repeat} pairs)")
-    print(f"  {names[0]:<30} {fmt_rate(median(ours_rates))}   {runs_line(ours_rates, fmt_rate)}")
-    print(f"  {names[1]:<30} {fmt_rate(median(peer_rates))}   {runs_line(peer_rates, fmt_rate)}")
-    print("  per-pair ratios: " + ", ".join(f"{r:.2f}" for r in ratios))
-    report_ratio(f"{names[0]} / {names[1]}", median(ratios), 1.0, target)
-
-
 def main(config: Config | None = None) -> None:
     config = config or Config()
     if Application is None:
@@ -146,52 +115,85 @@ def main(config: Config | None = None) -> None:
     with scratch_dir("es-settings") as d:
         print("eventsourcing SQLite file settings: " + sqlite_settings(d + "/probe"))
 
-    def sl_fsync_batch(path, items):
-        return swarmlog_batch(path, items, durability="fsync")
+    def memory(contender):
+        return lambda path: contender(path, db=_memory_db(path))
 
-    def sl_fsync_single(path, items):
-        return swarmlog_single(path, items, durability="fsync")
-
-    def es_batch_memory(path, items):
-        return es_batch(path, items, db=_memory_db(path))
-
-    def es_single_memory(path, items):
-        return es_single(path, items, db=_memory_db(path))
-
-    _compare(
+    n = config.size(50_000, 2_000)
+    results = interleave(
         config,
+        n,
+        payloads(n),
+        {
+            "swarmlog fsync, batch of 100": lambda path: swarmlog_batch(path, durability="fsync"),
+            "eventsourcing sqlite file, 100/save": es_batch,
+        },
+        segment=1_000,
+    )
+    report_interleaved(
         "batches of 100, fsync'd on both sides",
-        config.size(50_000, 2_000),
-        sl_fsync_batch,
-        es_batch,
-        ("swarmlog fsync", "eventsourcing sqlite file"),
+        n,
+        results,
+        "swarmlog fsync, batch of 100",
+        "eventsourcing sqlite file, 100/save",
         2.0,
+        cpu=False,
     )
-    _compare(
+    n = config.size(2_000, 200)
+    results = interleave(
         config,
+        n,
+        payloads(n),
+        {
+            "swarmlog fsync, append_event": lambda path: swarmlog_single(path, durability="fsync"),
+            "eventsourcing sqlite file, 1/save": es_single,
+        },
+        segment=100,
+    )
+    report_interleaved(
         "single appends, fsync'd on both sides",
-        config.size(2_000, 200),
-        sl_fsync_single,
-        es_single,
-        ("swarmlog fsync", "eventsourcing sqlite file"),
+        n,
+        results,
+        "swarmlog fsync, append_event",
+        "eventsourcing sqlite file, 1/save",
         1.0,
+        cpu=False,
     )
-    print("context (no target): swarmlog default durability vs the peer with no durability at all")
-    _compare(
+    print("\ncontext (no target): swarmlog's default durability vs the peer with no durability at all")
+    n = config.size(50_000, 2_000)
+    results = interleave(
         config,
+        n,
+        payloads(n),
+        {
+            "swarmlog process, batch of 100": swarmlog_batch,
+            "eventsourcing sqlite memory, 100/save": memory(es_batch),
+        },
+        segment=1_000,
+    )
+    report_interleaved(
         "batches of 100",
-        config.size(50_000, 2_000),
-        swarmlog_batch,
-        es_batch_memory,
-        ("swarmlog process", "eventsourcing sqlite memory"),
+        n,
+        results,
+        "swarmlog process, batch of 100",
+        "eventsourcing sqlite memory, 100/save",
         None,
     )
-    _compare(
+    n = config.size(10_000, 500)
+    results = interleave(
         config,
+        n,
+        payloads(n),
+        {
+            "swarmlog process, append_event": swarmlog_single,
+            "eventsourcing sqlite memory, 1/save": memory(es_single),
+        },
+        segment=500,
+    )
+    report_interleaved(
         "single appends",
-        config.size(10_000, 500),
-        swarmlog_single,
-        es_single_memory,
-        ("swarmlog process", "eventsourcing sqlite memory"),
+        n,
+        results,
+        "swarmlog process, append_event",
+        "eventsourcing sqlite memory, 1/save",
         None,
     )

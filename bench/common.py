@@ -104,6 +104,9 @@ def report_ratio(
 ) -> bool:
     """Print ``ours / peer`` against a target ratio (None: no target); returns whether it was met."""
     ratio = ours / peer if peer else float("inf")
+    if len(label) > 52:  # long names: the label on its own line, the figures under it
+        print(f"  {label}")
+        label = ""
     if target is None:
         print(f"  {label:<52} ratio {ratio:6.2f}×  (no target)")
         return True
@@ -124,3 +127,81 @@ def report_limit(label: str, value: float, limit: float, unit: str, *, at_most: 
 
 def runs_line(values: list[float], fmt: Callable[[float], str]) -> str:
     return "runs: " + ", ".join(fmt(v).strip() for v in values)
+
+
+# -- interleaved comparisons ------------------------------------------------------------------
+
+# A contender opens its store in a directory and returns ``(append, close)``: ``append(items)``
+# appends a slice of the workload (one call per event, or per batch, as that contender does).
+Contender = Callable[[str], tuple[Callable[[list], None], Callable[[], None]]]
+
+
+def interleave(
+    config: Config, n: int, items: list, contenders: dict[str, Contender], segment: int
+) -> dict[str, list[tuple[float, float]]]:
+    """Run every contender over the same ``n`` items, ``config.repeat`` times, each time in fresh
+    stores opened side by side; the items are fed in segments of ``segment``, the contenders
+    taking turns (in rotating order) on each segment. Load from other processes on a shared
+    machine then falls on all of them alike. Returns, per contender and repetition,
+    ``(wall seconds, this thread's CPU seconds)`` summed over the segments."""
+    out: dict[str, list[tuple[float, float]]] = {name: [] for name in contenders}
+    names = list(contenders)
+    for _ in range(config.repeat):
+        with scratch_dir("cmp") as d:
+            opened = {}
+            try:
+                for i, name in enumerate(names):
+                    opened[name] = contenders[name](os.path.join(d, f"c{i}"))
+                wall = dict.fromkeys(names, 0.0)
+                cpu = dict.fromkeys(names, 0.0)
+                for k, start in enumerate(range(0, n, segment)):
+                    part = items[start : start + segment]
+                    for j in range(len(names)):
+                        name = names[(k + j) % len(names)]
+                        w0, c0 = time.perf_counter(), time.thread_time()
+                        opened[name][0](part)
+                        cpu[name] += time.thread_time() - c0
+                        wall[name] += time.perf_counter() - w0
+                for name in names:
+                    out[name].append((wall[name], cpu[name]))
+            finally:
+                for append_close in opened.values():
+                    append_close[1]()
+    return out
+
+
+def report_interleaved(
+    label: str,
+    n: int,
+    results: dict[str, list[tuple[float, float]]],
+    ours: str,
+    peer: str,
+    target: float | None,
+    *,
+    cpu: bool = True,
+) -> bool:
+    """Print events/s (wall clock) per contender, the median of the per-repetition ratios of
+    ``ours`` to ``peer`` against ``target``, and for context every other contender's ratio and,
+    with ``cpu``, the same ratios from this thread's CPU time (immune to waiting for the CPU,
+    blind to waiting for the disk: not meaningful for fsync'd writes)."""
+    reps = len(results[ours])
+    print(f"{label} ({n:,} events, {reps} repetition{'s' * (reps > 1)}, contenders interleaved)")
+    for name, runs in results.items():
+        rates = [rate(n, w) for w, _ in runs]
+        line = f"  {name:<32} {fmt_rate(median(rates))}   {runs_line(rates, fmt_rate)}"
+        if cpu:
+            line += f"   cpu: {fmt_rate(median([rate(n, c) for _, c in runs])).strip()}"
+        print(line)
+    met = True
+    for name, runs in results.items():
+        if name == peer:
+            continue
+        wall_ratio = median([p[0] / o[0] for o, p in zip(runs, results[peer], strict=True)])
+        what = f"{name} / {peer}"
+        ok = report_ratio(what, wall_ratio, 1.0, target if name == ours else None)
+        if name == ours:
+            met = ok
+        if cpu:
+            cpu_ratio = median([p[1] / o[1] for o, p in zip(runs, results[peer], strict=True)])
+            print(f"  {'  … from CPU time':<52} ratio {cpu_ratio:6.2f}×")
+    return met
