@@ -112,7 +112,6 @@ class NamespaceEngine:
         self.user: dict[str, UserProjection] = {}
         self._views: OrderedDict = OrderedDict()
         self.recovery_notes: list[str] = []
-        self._closed = False
         try:
             self._recover()
         except BaseException:
