@@ -1,0 +1,1 @@
+"""Benchmarks of swarmlog against peers measured in the same run (``make bench``)."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import msgpack
+import msgspec
 
 from journal.codec import blake
 from journal.errors import ValidationError
@@ -20,11 +20,11 @@ from journal.store import CommitBuilder, Journal
 class Appender:
     """Builds chained records for one journal. Not thread-safe: callers hold their write lock."""
 
-    __slots__ = ("_packer", "journal", "next_seq", "prev", "ts")
+    __slots__ = ("_encode", "journal", "next_seq", "prev", "ts")
 
     def __init__(self, journal: Journal):
         self.journal = journal
-        self._packer = msgpack.Packer(use_bin_type=True)
+        self._encode = msgspec.msgpack.Encoder().encode
         self.reset()
 
     def reset(self) -> None:
@@ -75,7 +75,7 @@ class Appender:
             self.prev,
             extra,
         ]
-        canonical = self._packer.pack(fields)
+        canonical = self._encode(fields)
         limit = self.journal.settings.max_record_bytes
         if len(canonical) > limit:
             raise ValidationError(

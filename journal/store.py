@@ -21,8 +21,10 @@ import threading
 import uuid
 from collections import OrderedDict
 from collections.abc import Iterator
+from operator import itemgetter
 
 import msgpack
+import msgspec
 from rocksdict import (
     AccessType,
     DBCompressionType,
@@ -34,7 +36,15 @@ from rocksdict import (
     WriteOptions,
 )
 
-from journal.codec import ZERO_HASH, RecordCodec, build_chunk, split_chunk, unpack_raw
+from journal.codec import (
+    ZERO_HASH,
+    RecordCodec,
+    build_chunk,
+    chunk_length,
+    open_chunk,
+    split_chunk,
+    unpack_raw,
+)
 from journal.errors import CorruptionError, NamespaceUnavailable, SwarmlogError, ValidationError
 from journal.records import TS
 from journal.settings import Settings
@@ -43,6 +53,11 @@ COLUMN_FAMILIES = ("events", "idem", "runs", "types", "snapshots", "meta")
 FORMAT = b"swarmlog-journal-1"
 _Q = struct.Struct(">Q")
 _CHUNK_CACHE = 64
+_PREFIX_CACHE = 4096
+_SEQ, _RUN, _TYPE, _STORED = (itemgetter(i) for i in range(4))  # fields of a builder record
+# msgspec encodes lists of ints and bytes to the same msgpack bytes as msgpack-python, faster,
+# and is safe to share between threads (index entries and the head pointer only).
+_encode = msgspec.msgpack.encode
 
 
 def seq_key(seq: int) -> bytes:
@@ -89,6 +104,17 @@ class CommitBuilder:
 
     def chunks(self) -> Iterator[list[tuple[int, str, str, bytes]]]:
         """The records split into chunks by count and size."""
+        records = self.records
+        n = len(records)
+        # Most commits fit one chunk: a chunk closes once it holds chunk_max_records records or
+        # chunk_max_bytes bytes, so all records share one chunk when neither limit is reached
+        # before the last record. Checked with C-level sums instead of the loop below.
+        if n <= self.chunk_max_records and (
+            n == 1 or sum(map(len, map(_STORED, records[:-1]))) < self.chunk_max_bytes
+        ):
+            if n:
+                yield records
+            return
         current: list[tuple[int, str, str, bytes]] = []
         size = 0
         for rec in self.records:
@@ -143,6 +169,7 @@ class Journal:
         self._h = {name: self._db.get_column_family_handle(name) for name in COLUMN_FAMILIES}
         self._wopt = WriteOptions()
         self._wopt.sync = self.settings.durability == "fsync"
+        self._prefixes: dict[str, bytes] = {}
         self._chunk_cache: OrderedDict[int, tuple[int, list]] = OrderedDict()
         self._cache_lock = threading.Lock()
         self._closed = False
@@ -228,12 +255,14 @@ class Journal:
 
     def write(self, commit: CommitBuilder, head_hash: bytes, head_ts: int) -> None:
         """Write one group commit atomically and durably (per the durability setting)."""
-        self._check_open()
+        if self._closed:
+            self._check_open()
         if self.read_only:
             raise ValidationError("this journal is open read-only")
-        if not commit.records and not commit.idem:
+        records = commit.records
+        if not records and not commit.idem:
             return
-        h_events, h_runs, h_types = self._h["events"], self._h["runs"], self._h["types"]
+        h = self._h
         wb = WriteBatch(raw_mode=True)
         last_seq = self.head_seq
         for chunk in commit.chunks():
@@ -241,23 +270,47 @@ class Journal:
             if first != last_seq + 1:  # a gap here would be a bug in the caller; refuse it
                 raise CorruptionError(f"commit would leave a gap: {last_seq} then {first}")
             last_seq = chunk[-1][0]
-            wb.put(_Q.pack(first), build_chunk([r[3] for r in chunk]), h_events)
-            by_run: dict[str, list[int]] = {}
-            by_type: dict[str, list[int]] = {}
-            for seq, run_id, type_, _ in chunk:
-                by_run.setdefault(run_id, []).append(seq)
-                by_type.setdefault(type_, []).append(seq)
-            for run_id, seqs in by_run.items():
-                wb.put(index_key(run_id, seqs[0]), msgpack.packb(seqs), h_runs)
-            for type_, seqs in by_type.items():
-                wb.put(index_key(type_, seqs[0]), msgpack.packb(seqs), h_types)
-        h_idem = self._h["idem"]
+            wb.put(_Q.pack(first), build_chunk(list(map(_STORED, chunk))), h["events"])
+            self._put_index(wb, chunk, h["runs"], h["types"])
+        h_idem = h["idem"]
         for key, value in commit.idem:
             wb.put(key, value, h_idem)
-        if commit.records:
-            wb.put(b"head", msgpack.packb([last_seq, head_hash, head_ts]), self._h["meta"])
+        if records:
+            wb.put(b"head", _encode([last_seq, head_hash, head_ts]), h["meta"])
         self._db.write(wb, self._wopt)
         self.head_seq, self.head_hash, self.head_ts = last_seq, head_hash, head_ts
+
+    def _put_index(self, wb: WriteBatch, chunk: list, h_runs, h_types) -> None:
+        """Add the run and type index entries of one chunk to ``wb``."""
+        prefix = self._index_prefix
+        run_id, type_ = chunk[0][1], chunk[0][2]
+        if len(chunk) == 1 or (len(set(map(_RUN, chunk))) == 1 and len(set(map(_TYPE, chunk))) == 1):
+            # The common case (a single write, or a batch of one run and one type): both
+            # indexes get the same seq list, packed once.
+            seqs = _encode(list(map(_SEQ, chunk)))
+            first = _Q.pack(chunk[0][0])
+            wb.put(prefix(run_id) + first, seqs, h_runs)
+            wb.put(prefix(type_) + first, seqs, h_types)
+            return
+        by_run: dict[str, list[int]] = {}
+        by_type: dict[str, list[int]] = {}
+        for seq, run_id, type_, _ in chunk:
+            by_run.setdefault(run_id, []).append(seq)
+            by_type.setdefault(type_, []).append(seq)
+        for run_id, seqs in by_run.items():
+            wb.put(prefix(run_id) + _Q.pack(seqs[0]), _encode(seqs), h_runs)
+        for type_, seqs in by_type.items():
+            wb.put(prefix(type_) + _Q.pack(seqs[0]), _encode(seqs), h_types)
+
+    def _index_prefix(self, name: str) -> bytes:
+        """``name \\0`` as bytes; cached because the same runs and types recur in every commit."""
+        cache = self._prefixes
+        prefix = cache.get(name)
+        if prefix is None:
+            if len(cache) >= _PREFIX_CACHE:
+                cache.clear()
+            prefix = cache[name] = name.encode() + b"\0"
+        return prefix
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -295,12 +348,11 @@ class Journal:
         """``(digest, canonical bytes)`` of record ``seq``, checked against its hash."""
         return self.codec.open(self.stored(seq), seq)
 
-    def iter_stored(self, after: int = 0, upto: int | None = None) -> Iterator[tuple[int, memoryview]]:
-        """``(seq, stored record)`` for ``after < seq <= upto`` in order, chunk by chunk."""
-        self._check_open()
-        upto = self.head_seq if upto is None else min(upto, self.head_seq)
-        if after >= upto:
-            return
+    def _chunk_values(self, after: int, upto: int) -> Iterator[tuple[int, bytes]]:
+        """``(first seq, chunk)`` of every chunk holding a seq in ``after < seq <= upto``, in
+        order. Raises ``CorruptionError`` on a gap, on a damaged block (a RocksDB iterator just
+        stops there, as if at the end: its status tells the two apart) and when the journal ends
+        before ``upto`` — stopping short would let a replay end early without a word."""
         it = self._cf["events"].iter(ReadOptions())
         it.seek_for_prev(_Q.pack(after + 1))
         if not it.valid():
@@ -312,29 +364,56 @@ class Journal:
                 break
             if expected is not None and first != expected:
                 raise CorruptionError(f"the journal has a gap: chunk {first} after {expected - 1}")
-            records = split_chunk(it.value(), first)
-            for i, stored in enumerate(records):
-                seq = first + i
-                if seq > upto:
-                    return
-                if seq > after:
-                    yield seq, stored
-            expected = first + len(records)
+            value = it.value()
+            expected = first + chunk_length(value, first)
+            yield first, value
+            if expected > upto:
+                return
             it.next()
         else:
             _check_iter(it, "the events column family")
-        # Stopping short of ``upto`` would let a replay end early without a word.
         if expected is None or expected <= upto:
             raise CorruptionError(
                 f"the journal ends before event {upto} (last chunk ends at {(expected or 1) - 1})"
             )
 
+    def iter_stored(self, after: int = 0, upto: int | None = None) -> Iterator[tuple[int, memoryview]]:
+        """``(seq, stored record)`` for ``after < seq <= upto`` in order, chunk by chunk."""
+        self._check_open()
+        upto = self.head_seq if upto is None else min(upto, self.head_seq)
+        if after >= upto:
+            return
+        for first, value in self._chunk_values(after, upto):
+            for i, stored in enumerate(split_chunk(value, first)):
+                seq = first + i
+                if seq > upto:
+                    return
+                if seq > after:
+                    yield seq, stored
+
     def iter_canonical(self, after: int = 0, upto: int | None = None) -> Iterator[tuple[int, bytes, bytes]]:
         """``(seq, digest, canonical)`` for ``after < seq <= upto``, each checked against its hash."""
-        open_ = self.codec.open
-        for seq, stored in self.iter_stored(after, upto):
-            digest, canonical = open_(stored, seq)
-            yield seq, digest, canonical
+        for first, pairs in self.canonical_chunks(after, upto):
+            for i, (digest, canonical) in enumerate(pairs):
+                yield first + i, digest, canonical
+
+    def canonical_chunks(
+        self, after: int = 0, upto: int | None = None
+    ) -> Iterator[tuple[int, list[tuple[bytes, bytes]]]]:
+        """``(seq of the first, [(digest, canonical), …])`` for ``after < seq <= upto``, a chunk at
+        a time, each record checked against its hash: the fast way to read many records (replay).
+        A bad record raises ``CorruptionError`` after the good records before it are yielded."""
+        self._check_open()
+        upto = self.head_seq if upto is None else min(upto, self.head_seq)
+        if after >= upto:
+            return
+        for first, value in self._chunk_values(after, upto):
+            start = after + 1 - first if after >= first else 0
+            pairs, error = open_chunk(value, first, start, upto - first + 1)
+            if pairs:
+                yield first + start, pairs
+            if error is not None:
+                raise error
 
     def _index_seqs(self, cf_name: str, name: str, after: int, upto: int | None) -> Iterator[int]:
         self._check_open()

@@ -10,6 +10,7 @@ caller's values into msgpack bytes once, on the caller's side; the engine checks
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -111,6 +112,8 @@ class Request(msgspec.Struct, frozen=True, kw_only=True):
 
 def check_name(value: Any, what: str, *, optional: bool = False, max_chars: int = MAX_NAME_CHARS) -> None:
     """Identifiers (run ids, agents, tools, types, write ids): non-empty strings without NUL."""
+    if type(value) is str and 0 < len(value) <= max_chars and "\0" not in value and value.isascii():
+        return  # the usual case, checked in one expression (this runs several times per write)
     if value is None and optional:
         return
     if not isinstance(value, str) or not value:
@@ -157,6 +160,15 @@ def check_version(expected: Any) -> None:
         )
 
 
+def pack_checked(value: Any, what: Callable[[], str], limits: Settings) -> bytes:
+    """``check_size(pack_value(value))``, naming the value (``what()``) only when refusing it:
+    the factories below run once per operation, and formatting a name costs more than packing."""
+    data = pack_value(value, what=what)
+    if len(data) > limits.max_record_bytes:
+        check_size(data, what(), limits)
+    return data
+
+
 def pack_source(source: Any, limits: Settings = _DEFAULTS) -> bytes | None:
     if source is None:
         return None
@@ -183,14 +195,15 @@ def ttl_to_ms(ttl: Any) -> int | None:
 def put_op(key, value, *, ttl=None, expected_version=None, tool=None, source=None, limits=_DEFAULTS) -> Put:
     check_key(key, limits)
     check_version(expected_version)
-    check_name(tool, "tool", optional=True)
+    if tool is not None:
+        check_name(tool, "tool")
     return Put(
         key=key,
-        value=check_size(pack_value(value, what=f"the value of {key!r}"), f"the value of {key!r}", limits),
-        ttl_ms=ttl_to_ms(ttl),
+        value=pack_checked(value, lambda: f"the value of {key!r}", limits),
+        ttl_ms=None if ttl is None else ttl_to_ms(ttl),
         expected_version=expected_version,
         tool=tool,
-        source=pack_source(source, limits),
+        source=None if source is None else pack_source(source, limits),
     )
 
 
@@ -208,12 +221,14 @@ def append_op(type, payload, *, tool=None, source=None, limits=_DEFAULTS) -> App
             f"event type {type!r} uses a reserved prefix ({', '.join(RESERVED_TYPE_PREFIXES)}); "
             "those are written by swarmlog itself. Pick another type name."
         )
-    check_name(tool, "tool", optional=True)
+    if tool is not None:
+        check_name(tool, "tool")
+    data = pack_value(payload, what=lambda: f"the payload of {type!r}")
     return Append(
         type=type,
-        payload=check_size(pack_value(payload, what=f"the payload of {type!r}"), "payload", limits),
+        payload=data if len(data) <= limits.max_record_bytes else check_size(data, "payload", limits),
         tool=tool,
-        source=pack_source(source, limits),
+        source=None if source is None else pack_source(source, limits),
     )
 
 
@@ -297,7 +312,7 @@ def make_request(
         ops=list(ops),
         tool=tool,
         write_id=write_id,
-        source=pack_source(source, limits) if not isinstance(source, bytes) else source,
+        source=source if source is None or isinstance(source, bytes) else pack_source(source, limits),
         fence=fence,
     )
 

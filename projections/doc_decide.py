@@ -16,9 +16,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import msgpack
-
 from journal.codec import pack_value, unpack_value
+from journal.codec import packed as packed_value
 from journal.errors import ConflictError, ValidationError
 from projections.doc_commands import DocDelete, DocInsert, DocReplace, DocUpdate, IndexCreate, IndexDrop
 from projections.documents import D_ID, D_PACKED, D_REV, CollectionState
@@ -56,7 +55,7 @@ def _emit_doc(
     payload: dict = {"c": coll, "id": doc_id}
     fold: dict = {"c": coll, "id": doc_id}
     if packed is not None:
-        payload["doc"] = msgpack.ExtType(_PACKED, packed)
+        payload["doc"] = packed_value(packed)
         fold["doc"] = packed
     if prev is not None:
         payload["prev"] = fold["prev"] = prev

@@ -82,7 +82,14 @@ class KVProjection:
         ttl_ms = p.get("ttl_ms")
         expires = None if ttl_ms is None else (f[TS] >> 16) + ttl_ms
         new = (p["value"], f[SEQ], f[RUN_ID], f[AGENT], f[TOOL], expires)
-        self._set(key, new, undo)
+        # ``_set`` inlined: this runs for every put, in replay a million times.
+        entries = self.entries
+        old = entries.get(key)
+        if undo is not None:
+            undo.push(self._restore, key, old)
+        if old is None:
+            self.keys.add(key)
+        entries[key] = new
         if expires is not None:
             heapq.heappush(self._expiry, (expires, key, f[SEQ]))
             if undo is not None:

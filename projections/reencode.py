@@ -15,7 +15,7 @@ from typing import Any
 
 import msgpack
 
-from journal.codec import blake, packed, unpack_value
+from journal.codec import blake, encode_record, packed, unpack_value
 from journal.errors import ValidationError
 from journal.records import Event
 from projections.commands import AddTrace, Append, Delete, EndRun, Put, Request
@@ -103,7 +103,7 @@ def same_record(req: Request, op: Any, recorded: Event, link: int | None = None)
     fence = None if req.fence is None else list(req.fence)
     if (recorded.extra or {}).get("fence") != fence:
         return False
-    return blake(msgpack.packb(fields, use_bin_type=True)) == recorded.hash
+    return blake(encode_record(fields)) == recorded.hash
 
 
 def difference(req: Request, op: Any, recorded: Event, link: int | None = None) -> tuple[str, dict, dict]:

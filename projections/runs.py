@@ -103,7 +103,10 @@ class RunsProjection:
             return
         r = self.runs[run_id]
         if undo is not None:
-            undo.push(self._restore, r, r[:])
+            if type_ == "run.end":
+                undo.push(self._restore, r, r[:])
+            else:  # only the count and the last seq change: restore just those (no list copy)
+                undo.push(self._uncount, r, r[R_EVENTS], r[R_LAST])
         r[R_EVENTS] += 1
         r[R_LAST] = f[SEQ]
         if type_ == "run.end":
@@ -116,6 +119,11 @@ class RunsProjection:
     @staticmethod
     def _restore(r: list, old: list) -> None:
         r[:] = old
+
+    @staticmethod
+    def _uncount(r: list, events: int, last: int) -> None:
+        r[R_EVENTS] = events
+        r[R_LAST] = last
 
     def dump(self) -> list:
         return [[run_id, *self.runs[run_id]] for run_id in sorted(self.runs)]

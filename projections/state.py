@@ -87,10 +87,9 @@ class ProjectionSet:
         if seq != self.seq + 1 and (self.lineage is None or seq <= self.seq):
             raise CorruptionError(f"fold expected event {self.seq + 1} but got {seq}")
         ts = f[TS]
-        kv = self.kv
-        nxt = kv.next_expiry()
-        if nxt is not None and nxt <= ts >> 16:
-            kv.purge(ts >> 16, undo)
+        expiry = self.kv._expiry  # heap of (expires_ms, …): read inline, this runs per event
+        if expiry and expiry[0][0] <= ts >> 16:
+            self.kv.purge(ts >> 16, undo)
         self.runs.apply(f, undo)
         extra = f[EXTRA]
         handlers = self._handlers

@@ -7,9 +7,9 @@ cannot store a vector the index would choke on.
 
 from __future__ import annotations
 
-import msgpack
 import numpy as np
 
+from journal.codec import packed as packed_value
 from journal.errors import NotFoundError, ValidationError
 from projections.vec_commands import VecCompact, VecCreate, VecDelete, VecUpsert
 from projections.vectors import DEFAULT_EF_CONSTRUCTION, DEFAULT_M, DEFAULT_SEED, VecCollection
@@ -67,7 +67,7 @@ def op_upsert(engine, req, op: VecUpsert, builder, undo, extra, out):
             "c": op.coll,
             "id": item_id,
             "vec": vec,
-            "meta": None if meta is None else msgpack.ExtType(_PACKED, meta),
+            "meta": None if meta is None else packed_value(meta),
         }
         fold = {"c": op.coll, "id": item_id, "vec": vec, "meta": meta}
         seq, _, _ = engine._emit(

@@ -10,10 +10,12 @@ from pathlib import Path
 import pytest
 
 import swarmlog
+from journal.codec import HASH_BYTES, build_chunk
 from journal.snapshots import open_snapshot, seal_snapshot
 from journal.store import Journal
+from journal.verify import verify_journal
 from swarmlog.local import namespace_dir
-from tests.helpers import NAMESPACE, assert_store_sound, flip_record_byte
+from tests.helpers import NAMESPACE, assert_store_sound, chunk_of, flip_record_byte
 
 # -- helpers -------------------------------------------------------------------------------------
 
@@ -385,3 +387,25 @@ def test_time_travel_skips_a_damaged_snapshot_too(store):
     for seq, digest in digests.items():
         assert ns.at(seq).digest() == digest
     assert_store_sound(ns)
+
+
+def test_a_damaged_size_header_of_a_compressed_record_is_a_corruption_error(store):
+    ns = store.ns
+    run = ns.begin_run("r", agent="a")
+    run.put("big", "x" * 5000)  # well above compress_min_bytes: stored lz4-compressed
+    run.put("small", 1)
+    store.close()
+    with raw_journal(store.path) as journal:
+        # lz4 keeps the uncompressed size in the body's first 4 bytes (little-endian); a set
+        # sign bit makes the size negative, which lz4 refuses with a ValueError, not its own error.
+        key, first, records = chunk_of(journal, 2)
+        record = bytearray(records[2 - first])
+        record[1 + HASH_BYTES + 3] |= 0x80
+        records[2 - first] = bytes(record)
+        journal.raw_column("events")[key] = build_chunk(records)
+        report = verify_journal(journal)
+        assert not report.ok and report.first_bad == 2
+        with pytest.raises(swarmlog.CorruptionError, match="record 2"):
+            journal.canonical(2)
+        with pytest.raises(swarmlog.CorruptionError, match="record 2"):
+            list(journal.iter_canonical())
