@@ -81,7 +81,7 @@ def _ext_raw(code: int, data: bytes) -> Any:
 
 def _ext_value(code: int, data: bytes) -> Any:
     if code == EXT_PACKED:
-        return msgpack.unpackb(data, ext_hook=_ext_value, strict_map_key=False)
+        return unpack_value(data)
     return msgpack.ExtType(code, data)
 
 
@@ -102,7 +102,22 @@ unpack_raw: Callable[[bytes], Any] = _raw_decoder.decode
 
 def unpack_value(data: bytes) -> Any:
     """Decode msgpack, decoding embedded values too (what callers see)."""
-    return msgpack.unpackb(data, ext_hook=_ext_value, strict_map_key=False)
+    try:
+        return msgpack.unpackb(data, ext_hook=_ext_value, strict_map_key=False)
+    except TypeError:
+        # A dict keyed by tuples packs its keys as arrays, which decode as unhashable lists:
+        # decode such maps again with the array keys as tuples, as they were written.
+        return msgpack.unpackb(
+            data, ext_hook=_ext_value, strict_map_key=False, object_pairs_hook=_dict_with_tuple_keys
+        )
+
+
+def _hashable(key: Any) -> Any:
+    return tuple(_hashable(k) for k in key) if isinstance(key, list) else key
+
+
+def _dict_with_tuple_keys(pairs: list[tuple[Any, Any]]) -> dict:
+    return {_hashable(k): v for k, v in pairs}
 
 
 # One msgpack Packer per thread: ``msgpack.packb`` builds a new Packer on every call, which costs

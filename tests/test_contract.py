@@ -223,6 +223,18 @@ def test_values_read_back_are_copies_that_callers_cannot_change_in_the_store(sto
     assert_store_sound(ns)
 
 
+def test_dicts_keyed_by_tuples_read_back_as_written(store):
+    ns = store.ns
+    run = ns.begin_run(agent="a")
+    value = {(1, 2): "pair", "nested": [{(3, (4, 5)): True}], 7: "int key"}
+    run.put("k", value)
+    ev = run.append_event("note", {("a", "b"): 1})
+    assert ns.get("k") == value
+    assert ev.payload == {("a", "b"): 1} == ns.event(ev.seq).payload
+    assert_store_sound(store.reopen())
+    assert store.ns.get("k") == value
+
+
 def test_delete_returns_whether_the_key_existed_and_journals_only_real_deletes(store):
     ns = store.ns
     run = ns.begin_run(agent="a")
