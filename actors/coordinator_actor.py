@@ -10,10 +10,10 @@ after a restart gets its original answer (a CAS is not applied twice, a grant is
 from __future__ import annotations
 
 import os
-from typing import Any
 
 import ray
 
+from actors.wire import dumps, loads
 from coordination.engine import CoordinatorEngine
 from journal.errors import SwarmlogError, ValidationError
 from journal.settings import Settings
@@ -45,20 +45,25 @@ class CoordinatorActor:
     def __init__(self, path: str, settings: Settings):
         self._engine = CoordinatorEngine(path, settings)
 
-    def call(self, method: str, args: tuple = (), kwargs: dict | None = None) -> tuple[str, Any]:
+    def call(self, method: str, payload: bytes) -> bytes:
+        """Call a coordinator method with pickled ``(args, kwargs)``: pickled ``("ok", result)``
+        or ``("err", exc)``."""
         if method not in CALLABLE:
-            return ("err", ValidationError(f"{method!r} is not a coordinator method"))
+            return dumps(("err", ValidationError(f"{method!r} is not a coordinator method")))
+        args, kwargs = loads(payload)
         try:
-            return ("ok", getattr(self._engine, method)(*args, **(kwargs or {})))
+            return dumps(("ok", getattr(self._engine, method)(*args, **kwargs)))
         except SwarmlogError as exc:
-            return ("err", exc)
+            return dumps(("err", exc))
 
     @ray.method(concurrency_group="watch")
-    def wait_changed(self, name: str, revision: int, timeout: float, kind: str = "record") -> tuple[str, Any]:
+    def wait_changed(self, payload: bytes) -> bytes:
+        """``wait_changed(name, revision, timeout, kind=...)`` in the watch threads."""
+        args, kwargs = loads(payload)
         try:
-            return ("ok", self._engine.wait_changed(name, revision, timeout, kind=kind))
+            return dumps(("ok", self._engine.wait_changed(*args, **kwargs)))
         except SwarmlogError as exc:
-            return ("err", exc)
+            return dumps(("err", exc))
 
     def pid(self) -> int:
         return os.getpid()

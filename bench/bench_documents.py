@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 
 import swarmlog
+from bench.common import Config
 
 GROUPS = 100  # each group value selects 1% of the documents: 1k of 100k
 
@@ -56,7 +57,9 @@ def load(run: swarmlog.Run, n: int) -> tuple[list, float]:
     return ids, time.perf_counter() - t0
 
 
-def main(argv: list[str] | None = None) -> dict:
+def main(argv: list[str] | Config | None = None) -> dict:
+    if isinstance(argv, Config):  # called by ``python -m bench``: sizes from its config
+        argv = ["--docs", "10000"] if argv.quick else []
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--docs", type=int, default=100_000)
     parser.add_argument("--path", default=None)

@@ -25,6 +25,7 @@ import msgpack
 import ray
 
 import swarmlog
+from bench.common import Config
 
 EVENT = {"tool": "search", "args": {"query": "refund policy", "k": 5}, "note": "x" * 120}
 
@@ -67,7 +68,8 @@ def _report(label: str, ours: float, peer: float, target: float, higher_is_bette
     print(f"  {label}: ratio {ratio:.2f} (target {sign} {target}) -> {'met' if met else 'MISSED'}")
 
 
-def main(quick: bool = False) -> None:
+def main(config: Config | None = None) -> None:
+    quick = config is not None and config.quick
     batches = 100 if quick else 400
     singles = 300 if quick else 2000
     started_ray = False
@@ -152,4 +154,4 @@ def main(quick: bool = False) -> None:
 
 
 if __name__ == "__main__":
-    main(quick="--quick" in sys.argv)
+    main(Config(quick="--quick" in sys.argv))

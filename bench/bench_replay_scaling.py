@@ -15,9 +15,11 @@ import time
 import ray
 
 import swarmlog
+from bench.common import Config
 
 
-def main(quick: bool = False) -> None:
+def main(config: Config | None = None) -> None:
+    quick = config is not None and config.quick
     runs, events_per_run = (8, 500) if quick else (24, 2500)
     started_ray = False
     if not ray.is_initialized():
@@ -60,4 +62,4 @@ def main(quick: bool = False) -> None:
 
 
 if __name__ == "__main__":
-    main(quick="--quick" in sys.argv)
+    main(Config(quick="--quick" in sys.argv))

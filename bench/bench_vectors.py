@@ -24,6 +24,7 @@ import hnswlib  # noqa: E402
 import numpy as np  # noqa: E402
 
 import swarmlog  # noqa: E402
+from bench.common import Config  # noqa: E402
 from projections.vector_index import DEFAULT_EF  # noqa: E402
 from projections.vectors import DEFAULT_EF_CONSTRUCTION, DEFAULT_M, DEFAULT_SEED  # noqa: E402
 
@@ -46,7 +47,9 @@ def per_second(count: int, seconds: float) -> float:
     return count / seconds if seconds > 0 else float("inf")
 
 
-def main(argv: list[str] | None = None) -> dict:
+def main(argv: list[str] | Config | None = None) -> dict:
+    if isinstance(argv, Config):  # called by ``python -m bench``: sizes from its config
+        argv = ["--n", "10000", "--queries", "500", "--clusters", "50"] if argv.quick else []
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=100_000)
     parser.add_argument("--dim", type=int, default=384)

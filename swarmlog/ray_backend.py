@@ -28,6 +28,7 @@ from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
 from actors.coordinator_actor import coordinator_actor
 from actors.namespace_actor import namespace_actor
 from actors.naming import RAY_NAMESPACE, coordinator_actor_name, is_deployment_actor, namespace_actor_name
+from actors.wire import dumps, loads
 from journal import errors as journal_errors
 from journal.errors import NamespaceUnavailable, SwarmlogError
 from journal.settings import Settings
@@ -155,13 +156,13 @@ class RayBackend:
     def _ref(self, namespace: str, method: str, args: tuple, kwargs: dict) -> Any:
         actor = self.actor(namespace)
         if method == "submit":
-            return actor.submit.remote(self._with_write_id(args[0]))
+            return actor.submit.remote(dumps(self._with_write_id(args[0])))
         if namespace == COORDINATOR:
             if method == "wait_changed":
-                return actor.wait_changed.remote(*args, **kwargs)
+                return actor.wait_changed.remote(dumps((args, kwargs)))
             if method in COORDINATOR_MUTATIONS and kwargs.get("write_id") is None:
                 kwargs = {**kwargs, "write_id": self._auto_write_id()}
-        return actor.call.remote(method, args, kwargs)
+        return actor.call.remote(method, dumps((args, kwargs)))
 
     def _timeout(self, method: str, args: tuple) -> float | None:
         # A watch legitimately blocks for its own timeout; allow for it on top of the deadline.
@@ -173,9 +174,8 @@ class RayBackend:
 
     def call(self, namespace: str, method: str, args: tuple, kwargs: dict, then: Any = None) -> Any:
         try:
-            status, value = ray.get(
-                self._ref(namespace, method, args, kwargs), timeout=self._timeout(method, args)
-            )
+            ref = self._ref(namespace, method, args, kwargs)
+            status, value = loads(ray.get(ref, timeout=self._timeout(method, args)))
         except Exception as exc:
             self._forget(namespace, exc)
             raise translate_error(namespace, exc, self.timeout_s) from None
@@ -247,7 +247,7 @@ class AsyncRayBackend(RayBackend):
     async def _call(self, namespace: str, method: str, args: tuple, kwargs: dict, then: Any) -> Any:
         ref = self._ref(namespace, method, args, kwargs)
         try:
-            status, value = await asyncio.wait_for(_await_ref(ref), self._timeout(method, args))
+            status, value = loads(await asyncio.wait_for(_await_ref(ref), self._timeout(method, args)))
         except Exception as exc:
             self._forget(namespace, exc)
             raise translate_error(namespace, exc, self.timeout_s) from None
@@ -312,8 +312,8 @@ class _Coalescer:
                 del self.pending[: backend.max_batch]
                 try:
                     actor = backend.actor(self.namespace)
-                    ref = actor.submit_many.remote([r for r, _ in group])
-                    outcomes = await asyncio.wait_for(_await_ref(ref), backend.timeout_s)
+                    ref = actor.submit_many.remote(dumps([r for r, _ in group]))
+                    outcomes = loads(await asyncio.wait_for(_await_ref(ref), backend.timeout_s))
                 except Exception as exc:
                     backend._forget(self.namespace, exc)
                     err = translate_error(self.namespace, exc, backend.timeout_s)
