@@ -25,9 +25,8 @@ from journal.codec import ZERO_HASH, unpack_raw
 from journal.errors import NotFoundError, ValidationError
 from journal.hlc import physical_ms
 from projections.commands import BeginRun
-from projections.doc_reads import READ_METHODS as DOC_READ_METHODS
 from projections.lineage import Segment, is_branch, lineage
-from projections.reader import Reader
+from projections.reader import READ_METHODS, Reader
 from projections.runs import R_BEGIN_SEQ, R_FORK_SEQ
 from projections.state import ProjectionSet
 
@@ -39,25 +38,6 @@ LIVE_KEPT = 4
 """Branch states kept in memory (each is a full copy of the namespace state at its fork point)."""
 PAST_KEPT = 4
 """Past views kept for ``read(…, upto=N)``."""
-
-READ_METHODS = frozenset(
-    [
-        "get",
-        "entry",
-        "list",
-        "items",
-        "head",
-        "event",
-        "read_events",
-        "traces",
-        "run_info",
-        "runs",
-        "why",
-        "digest",
-        "projection",
-    ]
-)
-READ_METHODS |= DOC_READ_METHODS  # documents, vectors and transaction reads (projections.doc_reads)
 
 
 class _Past:

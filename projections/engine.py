@@ -58,9 +58,8 @@ from projections.commands import (
     make_request,
 )
 from projections.doc_decide import HANDLERS as DOC_HANDLERS
-from projections.doc_reads import READ_METHODS as DOC_READ_METHODS
 from projections.doc_reads import EngineReads
-from projections.reader import Reader
+from projections.reader import READ_METHODS, Reader
 from projections.recorded import RecordInput, decide_record
 from projections.refold import ReplayReport, refold_run
 from projections.runs import R_STATUS, RUNNING, run_info
@@ -769,24 +768,7 @@ class NamespaceEngine(EngineReads):
             self._check_open()
             return self.state.digest()
 
-    _VIEW_METHODS = frozenset(
-        {
-            "get",
-            "entry",
-            "list",
-            "items",
-            "head",
-            "event",
-            "read_events",
-            "traces",
-            "run_info",
-            "runs",
-            "why",
-            "projection",
-            "digest",
-        }
-    )
-    _VIEW_METHODS |= DOC_READ_METHODS
+    _VIEW_METHODS = READ_METHODS
 
     def open_view(self, seq: int) -> int:
         """Build (or reuse) the view after event ``seq``; ``view_call`` then reads from it."""

@@ -16,6 +16,7 @@ from journal.errors import NotFoundError, ValidationError
 from journal.hlc import wall_ms
 from journal.records import Event, event_from_fields
 from journal.store import Journal
+from projections.doc_reads import READ_METHODS as DOC_READ_METHODS
 from projections.doc_reads import DocumentReads
 from projections.kv import Entry, entry_from_tuple
 from projections.lineage import history, history_seqs
@@ -25,6 +26,30 @@ from projections.traces import TRACE_KINDS, Trace
 from projections.user import UserProjection
 
 _MISSING = object()
+
+
+# The methods of a Reader that callers may reach remotely: on a past view (``view_call``) and on
+# a run's branch or past state (``run_read``).
+READ_METHODS = (
+    frozenset(
+        {
+            "get",
+            "entry",
+            "list",
+            "items",
+            "head",
+            "event",
+            "read_events",
+            "traces",
+            "run_info",
+            "runs",
+            "why",
+            "digest",
+            "projection",
+        }
+    )
+    | DOC_READ_METHODS
+)
 
 
 class Reader(DocumentReads):

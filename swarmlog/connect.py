@@ -23,6 +23,10 @@ def default_root() -> str:
     return os.environ.get("SWARMLOG_DATA") or DEFAULT_ROOT
 
 
+def _root(path: str | None) -> str:
+    return os.path.abspath(path or default_root())
+
+
 def _settings(durability: str | None, settings: Settings | None) -> Settings:
     if settings is None:
         return Settings(durability=durability or "process")
@@ -61,8 +65,7 @@ def connect(
     from swarmlog.ray_backend import RayBackend
 
     ensure_ray(address, ray_init=ray_init)
-    root = os.path.abspath(path or default_root())
-    return Memory(RayBackend(root, _settings(durability, settings), timeout_s=timeout_s))
+    return Memory(RayBackend(_root(path), _settings(durability, settings), timeout_s=timeout_s))
 
 
 async def connect_async(
@@ -80,6 +83,5 @@ async def connect_async(
     from swarmlog.ray_backend import AsyncRayBackend
 
     await asyncio.to_thread(ensure_ray, address, ray_init=ray_init)
-    root = os.path.abspath(path or default_root())
-    backend = AsyncRayBackend(root, _settings(durability, settings), timeout_s=timeout_s, max_batch=max_batch)
-    return Memory(backend)
+    settings = _settings(durability, settings)
+    return Memory(AsyncRayBackend(_root(path), settings, timeout_s=timeout_s, max_batch=max_batch))
