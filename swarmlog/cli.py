@@ -39,10 +39,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not os.path.isdir(os.path.join(data, "namespaces")):
         err.print(f"[red]error:[/] no swarmlog store at {data!r} (pass --data DIR)")
         return 2
+    address = getattr(args, "address", None)
+    # A store served by Ray actors is locked by them: reach it through the cluster instead.
+    hint = "" if address else " (if Ray actors serve this store, pass --address auto)"
     try:
-        mem = swarmlog.open_local(data)
+        mem = swarmlog.open_local(data) if address is None else swarmlog.connect(data, address=address)
     except swarmlog.SwarmlogError as exc:
-        err.print(f"[red]error:[/] {exc}")
+        err.print(f"[red]error:[/] {exc}{hint}")
         return 2
     try:
         if args.namespace not in mem.namespaces():
@@ -51,6 +54,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         ns = mem.namespace(args.namespace)
         return args.command(ns, args, out)
+    except swarmlog.NamespaceUnavailable as exc:
+        err.print(f"[red]error:[/] {exc}{hint}")
+        return 2
     except swarmlog.SwarmlogError as exc:
         err.print(f"[red]error:[/] {exc}")
         return 2
@@ -61,6 +67,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--data", default=argparse.SUPPRESS, help=f"store directory (default {DEFAULT_DATA})")
+    common.add_argument(
+        "--address",
+        default=argparse.SUPPRESS,
+        help="reach the store through this Ray cluster (e.g. auto) instead of opening it in process",
+    )
     parser = argparse.ArgumentParser(prog="swarmlog", description=__doc__.split("\n\n")[0], parents=[common])
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
 

@@ -121,3 +121,17 @@ def test_the_installed_command_runs_as_a_process(store):
     )
     assert done.returncode == 0, done.stderr
     assert "fork of r1" in done.stdout and "triage/decision" in done.stdout
+
+
+def test_a_store_served_by_ray_actors_is_reached_with_address(ray_mem, store_path, capsys):
+    ns = ray_mem.namespace(NS)
+    run = ns.begin_run(run_id="live", agent="a")
+    run.put("k", 1)
+    # The actors hold the store's lock: opening it in process is refused, with a hint.
+    assert main(["--data", store_path, "verify", NS]) == 2
+    assert "--address auto" in capsys.readouterr().err
+    assert main(["--data", store_path, "--address", "auto", "verify", NS]) == 0
+    assert "ok" in capsys.readouterr().out.lower()
+    assert main(["--data", store_path, "--address", "auto", "show", NS, "live"]) == 0
+    assert "kv.put" in capsys.readouterr().out
+    assert_store_sound(ns)
