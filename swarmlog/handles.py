@@ -28,6 +28,7 @@ from projections.commands import (
     trace_op,
 )
 from projections.vec_commands import check_metric, vec_create_op
+from swarmlog.batch_ops import BatchCollection, BatchVectors
 from swarmlog.collections import Collection, CollectionView
 from swarmlog.leases import Coordination
 from swarmlog.recorder import Recorder
@@ -596,15 +597,17 @@ class Batch:
     def __init__(self, run: Run, *, write_id=None, fence=None, source=None):
         self._run = run
         self._ops: list = []
+        self._shapes: list = []  # per operation: turns its raw result into what callers get
         self._write_id = write_id
         self._fence = fence
         self._source = source
         self.results: list | None = None
 
-    def _add(self, op: Any) -> Pending:
+    def _add(self, op: Any, shape: Callable | None = None) -> Pending:
         if self.results is not None:
             raise ValidationError("this batch was already committed; start a new one")
         self._ops.append(op)
+        self._shapes.append(shape)
         return Pending(self, len(self._ops) - 1)
 
     def put(
@@ -632,6 +635,15 @@ class Batch:
     def end(self, status: str = "ok", *, summary: Any = None) -> Pending:
         return self._add(end_op(status, summary=summary))
 
+    def collection(self, name: str) -> BatchCollection:
+        """Document writes of collection ``name`` in this batch (see ``swarmlog.batch_ops``)."""
+        return BatchCollection(self, name)
+
+    def vectors(self, name: Any, *, dim: int | None = None, metric: str | None = None) -> BatchVectors:
+        """Vector writes of collection ``name`` (or of a ``run.vectors`` handle) in this batch;
+        ``dim`` is needed with a name (see ``swarmlog.batch_ops``)."""
+        return BatchVectors(self, name, dim, metric)
+
     def __len__(self) -> int:
         return len(self._ops)
 
@@ -647,8 +659,8 @@ class Batch:
         )
 
     def _store(self, results: list) -> list:
-        self.results = results
-        return results
+        self.results = [r if f is None else f(r) for r, f in zip(results, self._shapes, strict=True)]
+        return self.results
 
     def commit(self) -> Any:
         """Send the batch now (the ``with`` block does this for you)."""
