@@ -58,6 +58,7 @@ CALLABLE = (
             "run_read",
             "fork",
             "replay_run",
+            "replay_decide",
         }
     )
     | DOC_READ_METHODS

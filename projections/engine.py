@@ -61,6 +61,7 @@ from projections.doc_decide import HANDLERS as DOC_HANDLERS
 from projections.doc_reads import EngineReads
 from projections.reader import READ_METHODS, Reader
 from projections.recorded import RecordInput, decide_record
+from projections.redecide import Redecision, replay_decide
 from projections.refold import ReplayReport, refold_run
 from projections.runs import R_STATUS, RUNNING, run_info
 from projections.state import ProjectionSet
@@ -855,6 +856,11 @@ class NamespaceEngine(EngineReads):
         """Re-fold ``run_id``'s history from the state before its first event and check every
         transition against what was recorded (``projections.refold``). Writes nothing."""
         return refold_run(self, run_id)
+
+    def replay_decide(self, run_id: str, request: Request, *, upto: int) -> Redecision:
+        """Decide a replayed ``request`` against ``run_id``'s view after event ``upto`` and
+        compare its events with the record (``projections.redecide``). Writes nothing."""
+        return replay_decide(self, run_id, request, upto)
 
     def verify(
         self, *, projections: bool = False, progress: Callable[[int, int], None] | None = None

@@ -5,8 +5,10 @@ canonical record the engine would have journaled — the operation's content (ty
 agent, tool, source, write id) inside the recorded event's environment (seq, id, time, previous
 hash, the version it replaced, EXTRA, a write id the transport assigned) — and compares its BLAKE2b with the recorded hash. Equal
 hashes mean byte-identical records, hence the same state after them. The payload layouts mirror
-``NamespaceEngine._op_*`` and ``projections.recorded``; an operation kind missing here cannot be
-replayed yet (``ValidationError``).
+``NamespaceEngine._op_*`` and ``projections.recorded``. Those are the operations in
+``ENCODED_HERE``: their events follow from the operation alone. Requests with any other
+operation (documents, indexes, vectors, transactions, whose events depend on the namespace
+state) are decided again by the engine instead (``projections.redecide``).
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from projections.commands import AddTrace, Append, Delete, EndRun, Put, Request
 from projections.recorded import CALL_PREFIX, RecordInput
 
 CONTENT_FIELDS = ("run_id", "agent", "tool", "type", "payload", "source", "write_id")
+ENCODED_HERE = frozenset({Put, Delete, Append, AddTrace, EndRun, RecordInput})
+"""Operations whose events this module re-encodes without the namespace state."""
 
 
 def op_type(op: Any) -> str:
@@ -116,6 +120,19 @@ def difference(req: Request, op: Any, recorded: Event, link: int | None = None) 
         if _canonical(expected[name]) != _canonical(got[name]):
             return name, expected, got
     return "encoding", expected, got  # equal when decoded, different bytes (e.g. key order)
+
+
+def event_difference(recorded: Event, got: Event) -> tuple[str, dict, dict]:
+    """``(first differing field, expected, got)`` between a recorded event and the event a
+    replayed write would have journaled in its place."""
+    expected = {name: getattr(recorded, name) for name in CONTENT_FIELDS}
+    out = {name: getattr(got, name) for name in CONTENT_FIELDS}
+    expected["fence"] = (recorded.extra or {}).get("fence")
+    out["fence"] = (got.extra or {}).get("fence")
+    for name in (*CONTENT_FIELDS, "fence"):
+        if _canonical(expected[name]) != _canonical(out[name]):
+            return name, expected, out
+    return "encoding", expected, out
 
 
 def _canonical(value: Any) -> bytes:

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from journal.codec import pack_value, unpack_value
 from journal.errors import ConflictError, NonDeterminismError, ValidationError
 from projections.commands import AddTrace, BeginRun, Delete, EndRun, OpRef, Put, check_name
-from projections.reencode import difference, op_type, same_record
+from projections.reencode import ENCODED_HERE, difference, event_difference, op_type, same_record
 from projections.refold import ReplayReport
 from projections.traces import Trace
 from swarmlog.flow import drive, ready, then
@@ -211,10 +211,24 @@ class ReplaySession:
             self.namespace.name, "run_read", (run_id, method, args, kwargs), {"upto": upto}, None
         )
 
-    def read(self, run_id: str | None, method: str, args: tuple, kwargs: dict, then_: Callable | None) -> Any:
-        """A read as the run saw the namespace now in its history (live: now)."""
+    def read(
+        self,
+        run_id: str | None,
+        method: str,
+        args: tuple,
+        kwargs: dict,
+        then_: Callable | None,
+        *,
+        latest: bool = False,
+    ) -> Any:
+        """A read as the run saw the namespace now in its history (live: now): right after its
+        last recorded event, or with ``latest`` (a transaction's reads) right before its next
+        one — the state its next write was decided against (see the module docstring)."""
         self.reads += 1
         upto = None if self.live else self.position
+        if latest:
+            ev = self.peek()
+            upto = None if self.live else self.position if ev is None else ev.seq - 1
         return self.backend.call(
             self.namespace.name, "run_read", (run_id, method, args, kwargs), {"upto": upto}, then_
         )
@@ -327,15 +341,21 @@ class ReplaySession:
 
     def _serve(self, want: tuple) -> Any:
         method, args, upto = want
+        if method == "replay_decide":
+            return self.backend.call(
+                self.namespace.name, method, (self.info.run_id, *args), {"upto": upto}, None
+            )
         return self.read_at(self.info.run_id, method, args, {}, upto)
 
     def _match(self, req: Request) -> Generator[tuple, Any, list]:
         """Match ``req``'s operations with the next recorded events; yields the reads it needs
         (``(method, args, upto)``) and returns the results a live write would have returned."""
+        if any(type(op) is BeginRun for op in req.ops):
+            raise ValidationError("a replayed agent cannot begin runs")
+        if any(type(op) not in ENCODED_HERE for op in req.ops):
+            return (yield from self._match_decided(req))
         results: list = []
         for op in req.ops:
-            if type(op) is BeginRun:
-                raise ValidationError("a replayed agent cannot begin runs")
             ev = self.peek()
             if ev is not None and ev.type == op_type(op):
                 link = self._link(op, results)
@@ -365,6 +385,52 @@ class ReplaySession:
                     continue
             raise self._mismatch(req, op, ev, results)
         return results
+
+    def _match_decided(self, req: Request) -> Generator[tuple, Any, list]:
+        """Match a request whose events depend on the namespace state (documents, indexes,
+        vectors, transactions): the engine decides it again against the state right before the
+        run's next recorded event and compares each event with the record byte for byte
+        (``projections.redecide``); returns the results the live write returned."""
+        ev = self.peek()
+        upto = self.position if ev is None else ev.seq - 1
+        decision = yield ("replay_decide", (req,), upto)
+        for i in range(decision.matched):
+            ev = self._next_recorded()
+            if ev is None or ev.seq != upto + 1 + i:  # the record of this run stops (a fork point)
+                raise self.diverge(
+                    f"the agent's write journals event {upto + 1 + i} of its commit, which this run's record lacks",
+                    ev,
+                    None if ev is None else {"type": ev.type, "payload": ev.payload},
+                    {"seq": upto + 1 + i},
+                )
+            self.take()
+            self.writes += 1
+        if decision.diverged is not None:
+            raise self._decided_mismatch(decision.diverged)
+        return decision.results
+
+    def _next_recorded(self) -> Event | None:
+        self._skip_begins()
+        return self.events[self.index] if self.index < len(self.events) else None
+
+    def _decided_mismatch(self, got: Event) -> NonDeterminismError:
+        ev = self._next_recorded()
+        if ev is None:
+            return self.diverge(
+                f"the agent writes a {got.type} event, which was not recorded",
+                None,
+                None,
+                {"type": got.type, "payload": got.payload},
+            )
+        if ev.seq != got.seq or ev.type != got.type:
+            return self.diverge(
+                f"the agent writes a {got.type} event where the record holds a {ev.type} event",
+                ev,
+                {"type": ev.type, "payload": ev.payload},
+                {"type": got.type, "payload": got.payload},
+            )
+        field, expected, got_ = event_difference(ev, got)
+        return self.diverge(f"the {ev.type} event differs in {field}", ev, expected, got_)
 
     def _link(self, op: Any, results: list) -> int | None:
         if type(op) is not AddTrace:

@@ -85,10 +85,16 @@ class _RunFacade:
     def __init__(self, session: ReplaySession):
         self._session = session
 
+    @property
+    def is_async(self) -> bool:
+        return self._session.asynchronous
+
     def call(self, ns: str, method: str, args: tuple, kwargs: dict, then_: Callable | None) -> Any:
         session = self._session
         if method == "submit":
             return session.submit(args[0], then_)
+        if method == "txn_read":  # a transaction reads the state its commit was decided against
+            return session.read(session.info.run_id, method, args, kwargs, then_, latest=True)
         if method in READ_METHODS:
             return session.read(session.info.run_id, method, args, kwargs, then_)
         raise ValidationError(f"a replayed run cannot call {method!r}")
