@@ -3,13 +3,14 @@
 The hash chain already fixes every event's bytes; what depends on the projections at write time
 is what the engine *decided* from them, and every event records that: a ``kv.put`` or
 ``kv.delete`` holds the version it replaced (``prev``), a trace the event it explains, every
-event that its run was open. So no digest is written per event or per commit (which would cost
-every write): the re-fold starts from the state right before the run's first event (nearest
-snapshot, then the journal), folds forward, and checks before each event that the freshly
-folded state would have led to exactly what was recorded, and after it that the event landed.
-Where a stored snapshot falls inside the range, the re-folded state's digest is compared with
-the snapshot's, which checks the whole state at that point. A fork's history is re-folded on
-its branch (see ``projections.lineage``). Nothing is written.
+event that its run was open; document, index and vector events likewise record what they were
+decided against (``projections.transitions``). So no digest is written per event or per commit
+(which would cost every write): the re-fold starts from the state right before the run's first
+event (nearest snapshot, then the journal), folds forward, and checks before each event that the
+freshly folded state would have led to exactly what was recorded, and after it that the event
+landed. Where a stored snapshot falls inside the range, the re-folded state's digest is compared
+with the snapshot's, which checks the whole state at that point. A fork's history is re-folded
+on its branch (see ``projections.lineage``). Nothing is written.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from journal.codec import blake, unpack_raw, unpack_value
 from journal.errors import CorruptionError, NotFoundError
 from journal.records import EXTRA, PAYLOAD, PREV, RUN_ID, SEQ, TS, TYPE
 from journal.snapshots import open_snapshot
+from projections import transitions
 from projections.kv import E_VERSION
 from projections.lineage import history, lineage
 from projections.runs import R_BEGIN_SEQ, R_FORK_SEQ, R_LAST, R_STATUS, RUNNING
@@ -216,6 +218,8 @@ def _before(ps: ProjectionSet, f: list) -> str | None:
             return f"the trace links to event {link!r}, which was not written before it"
     elif type_.startswith("call."):
         return _check_call(type_, p)
+    elif type_.startswith(transitions.PREFIXES):
+        return transitions.before(ps, type_, p)
     return None
 
 
@@ -237,6 +241,8 @@ def _after(ps: ProjectionSet, f: list) -> str | None:
         return f"after kv.delete {seq} the re-folded key still exists"
     elif type_ == "run.end" and r[R_STATUS] == RUNNING:
         return f"after run.end {seq} the re-folded run is still running"
+    elif type_.startswith(transitions.PREFIXES):
+        return transitions.after(ps, seq, type_, f[PAYLOAD])
     return None
 
 

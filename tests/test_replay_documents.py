@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 
 import swarmlog
+from projections.documents import D_REV
+from projections.ordering import sort_key
 from tests.agents import Neighbour, memory_agent
 from tests.helpers import assert_store_sound
 
@@ -175,3 +177,72 @@ def test_a_fork_continued_with_other_document_writes_replays_and_goes_on_live(ns
     assert replayed["revs"] != recorded["revs"]  # the fork's own, later events
     assert_store_sound(ns)
 
+
+def test_refolding_a_run_with_documents_and_vectors_checks_their_transitions(ns):
+    run, _, _ = _record(ns)
+    history = ns.read_events(run_id=run.run_id)
+
+    report = ns.replay(run.run_id)
+
+    assert report.ok and report.mode == "fold", report
+    assert report.events_checked == len(history)
+    assert report.state_digest == ns.at(history[-1].seq).digest()
+    assert_store_sound(ns)
+
+
+def _lose_document(state):
+    coll = state.parts["docs"].collection("notes")
+    coll.store(sort_key("a"), coll.get("a"), None)
+
+
+def _bump_rev(state):
+    state.parts["docs"].collection("notes").get("a")[D_REV] = 999
+
+
+def _lose_index(state):
+    del state.parts["docs"].collection("notes").indexes["kind"]
+
+
+def _phantom_tombstone(state):
+    state.parts["vectors"].collection("v").dead[999] = [b"\0" * 8, 3]
+
+
+@pytest.mark.parametrize(
+    ("bug", "write", "event_type", "reason"),
+    [
+        (
+            _lose_document,
+            lambda r: r.collection("notes").insert_one({"_id": "a"}),
+            "doc.insert",
+            "already holds",
+        ),
+        (
+            _bump_rev,
+            lambda r: r.collection("notes").update_one("a", {"$set": {"n": 2}}),
+            "doc.update",
+            "replaced _rev 999",
+        ),
+        (_lose_index, lambda r: r.collection("notes").create_index("kind"), "idx.create", "already has"),
+        (_phantom_tombstone, lambda r: r.vectors("v").compact(), "vec.compact", "nothing to compact"),
+    ],
+)
+def test_refolding_finds_a_document_or_vector_transition_the_live_state_got_wrong(
+    mem, ns, bug, write, event_type, reason
+):
+    run = ns.begin_run(agent="a")
+    run.collection("notes").insert_one({"_id": "a", "n": 1})
+    run.collection("notes").create_index("kind")
+    run.vectors("v", dim=2).upsert("x", [1.0, 0.0])
+    bug(mem._backend.engine(ns.name).state)  # a projection bug in the live state
+    write(run)  # decided against the wrong state
+    bad = ns.head()
+    assert ns.event(bad).type == event_type
+    run.put("after", 1)
+
+    report = ns.replay(run.run_id)
+
+    assert not report.ok
+    assert (report.first_mismatch, report.mismatch_type) == (bad, event_type)
+    assert reason in report.reason
+    # The write healed the live state, so only the recorded transition still shows the bug.
+    assert_store_sound(ns)
