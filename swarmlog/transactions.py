@@ -12,8 +12,8 @@ the attempt early with ``ConflictError``, so the block only ever sees one consis
 ``tx.put`` / ``tx.delete`` are buffered (and read back by ``tx.get``); leaving the block commits
 them with the recorded versions as the read set. A transaction that only read writes nothing.
 
-A ``with`` block cannot run itself again, so retrying needs the block inside a loop or a
-function. Three forms, the first being the usual one:
+A ``with`` block cannot run itself again (its context manager gets no say over its body), so
+retrying needs the block inside a loop or a function. Three forms, the first being the usual one:
 
     for attempt in run.transaction(retries=10):     # retried: up to 1 + 10 attempts
         with attempt as tx:
@@ -29,13 +29,28 @@ In the loop, a conflict (at a read or at the commit) ends that attempt quietly a
 starts after a short random pause; the last attempt's ``ConflictError`` propagates. Any other
 exception leaves the loop at once and writes nothing. ``tx.results`` holds ``{key: new
 version}`` (0 for deletes) after the commit.
+
+With the async client the same objects work with ``async for`` / ``async with`` (``tx.get``
+and the commit are then awaited; ``tx.put`` and ``tx.delete`` only buffer, so they are not):
+
+    async for attempt in run.transaction(retries=10):
+        async with attempt as tx:
+            tx.put("counter", (await tx.get("counter") or 0) + 1)
+
+    await run.transaction(retries=10)(body)         # body(tx) may be an ``async def``
+
+The retry loop is written once (``Transaction._steps`` yields the attempts and the pauses
+between them) and driven by ``for`` with ``time.sleep`` or by ``async for`` with
+``asyncio.sleep``.
 """
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Generator, Iterator
 from typing import TYPE_CHECKING, Any
 
 from journal.errors import ConflictError, ValidationError
@@ -134,12 +149,16 @@ class Tx:
         keys = list(self._ops)
         deletes = [self._writes[k] is DELETE for k in keys]
         ops = [TxnCheck(reads=checks, preconditions=[]), *self._ops.values()]
-        self.results = self._run._write(ops, then=lambda r: txn_results(keys, deletes, r))
-        return self.results
+        return self._run._write(ops, then=lambda r: self._store(txn_results(keys, deletes, r)))
+
+    def _store(self, results: dict) -> dict:
+        self.results = results
+        return results
 
 
 class Attempt:
-    """One try of a transaction: ``with attempt as tx:`` runs the body and commits."""
+    """One try of a transaction: ``with attempt as tx:`` (``async with`` with the async
+    client) runs the body and commits."""
 
     def __init__(self, run: Run, number: int, last: bool):
         self.tx = Tx(run)
@@ -149,34 +168,68 @@ class Attempt:
         self.committed = False
         self.conflict: ConflictError | None = None
 
-    def __enter__(self) -> Tx:
+    def _enter(self) -> Tx:
         if self.entered:
             raise ValidationError("a transaction attempt runs once; iterate for the next one")
         self.entered = True
         return self.tx
 
-    def __exit__(self, exc_type, exc, tb) -> bool:
-        if exc_type is None:
-            try:
-                if not self.tx._done:
-                    self.tx.commit()
-            except ConflictError as err:
-                if self.last:
-                    raise
-                self.conflict = err
-                return False
-            self.committed = True
-            return False
+    def _conflicted(self, err: ConflictError) -> bool:
+        """A conflict at the commit: the last attempt raises it, the others are retried."""
+        if self.last:
+            raise err
+        self.conflict = err
+        return False
+
+    def _failed(self, exc_type: type, exc: BaseException | None) -> bool:
+        """The body raised: a conflict at a read is retried (unless last); anything else leaves."""
         self.tx._done = True
         if issubclass(exc_type, ConflictError) and not self.last:
-            self.conflict = exc
+            self.conflict = exc  # type: ignore[assignment]
             return True  # retried by the loop
+        return False
+
+    def __enter__(self) -> Tx:
+        return self._enter()
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        if exc_type is not None:
+            return self._failed(exc_type, exc)
+        if not self.tx._done:
+            try:
+                done = self.tx.commit()
+            except ConflictError as err:
+                return self._conflicted(err)
+            if inspect.isawaitable(done):  # the async client: the commit was never sent
+                getattr(done, "close", lambda: None)()
+                raise ValidationError(
+                    "this run uses the async client: write `async for attempt in "
+                    "run.transaction(...): async with attempt as tx: ...`; nothing was written"
+                )
+        self.committed = True
+        return False
+
+    async def __aenter__(self) -> Tx:
+        return self._enter()
+
+    async def __aexit__(self, exc_type, exc, tb) -> bool:
+        if exc_type is not None:
+            return self._failed(exc_type, exc)
+        if not self.tx._done:
+            try:
+                done = self.tx.commit()
+                if inspect.isawaitable(done):
+                    await done
+            except ConflictError as err:
+                return self._conflicted(err)
+        self.committed = True
         return False
 
 
 class Transaction:
-    """``run.transaction(retries=...)``: iterate for retried attempts, call with a function,
-    or use directly in ``with`` for a single attempt (see the module docstring)."""
+    """``run.transaction(retries=...)``: iterate for retried attempts (``for`` or ``async
+    for``), call with a function, or use directly in ``with`` / ``async with`` for a single
+    attempt (see the module docstring)."""
 
     def __init__(self, run: Run, *, retries: int = 10, backoff_s: float = 0.002):
         if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
@@ -187,7 +240,14 @@ class Transaction:
         self.attempts = 0
         self._single: Attempt | None = None
 
-    def __iter__(self) -> Iterator[Attempt]:
+    @property
+    def _asynchronous(self) -> bool:
+        return bool(getattr(self._run._backend, "is_async", False))
+
+    def _steps(self) -> Generator[Attempt | float, None, None]:
+        """The retry protocol: yields each attempt (run by the caller) and, between attempts,
+        the seconds to pause — random and growing, so contending writers do not collide in
+        lockstep."""
         for n in range(self.retries + 1):
             attempt = Attempt(self._run, n, last=n == self.retries)
             self.attempts = n + 1
@@ -197,20 +257,48 @@ class Transaction:
             if not attempt.entered:
                 raise ValidationError(
                     "run each attempt's body in `with attempt as tx:` inside "
-                    "`for attempt in run.transaction(...)`"
+                    "`for attempt in run.transaction(...)` (`async for` / `async with` with the "
+                    "async client)"
                 )
             if attempt.conflict is None:  # the body finished without a conflict
                 return
-            # Random, growing pauses keep contending writers from colliding in lockstep.
-            time.sleep(random.uniform(0, min(self.backoff_s * 2**n, 0.05)))
+            yield random.uniform(0, min(self.backoff_s * 2**n, 0.05))
+
+    def __iter__(self) -> Iterator[Attempt]:
+        for step in self._steps():
+            if isinstance(step, Attempt):
+                yield step
+            else:
+                time.sleep(step)
+
+    async def __aiter__(self) -> AsyncIterator[Attempt]:
+        for step in self._steps():
+            if isinstance(step, Attempt):
+                yield step
+            else:
+                await asyncio.sleep(step)
 
     def __call__(self, fn: Callable[[Tx], Any]) -> Any:
-        """Run ``fn(tx)`` until it commits (at most ``1 + retries`` times); returns its result."""
+        """Run ``fn(tx)`` until it commits (at most ``1 + retries`` times); returns its result.
+        With the async client, or when ``fn`` is an ``async def``, returns an awaitable."""
+        if self._asynchronous or inspect.iscoroutinefunction(fn):
+            return self._call_async(fn)
         result = None
         for attempt in self:
             with attempt as tx:
                 result = fn(tx)
         return result
+
+    async def _call_async(self, fn: Callable[[Tx], Any]) -> Any:
+        result = None
+        async for attempt in self:
+            async with attempt as tx:
+                result = fn(tx)
+                if inspect.isawaitable(result):
+                    result = await result
+        return result
+
+    # -- a single attempt ------------------------------------------------------------------------
 
     def __enter__(self) -> Tx:
         self._single = Attempt(self._run, 0, last=True)
@@ -227,11 +315,34 @@ class Transaction:
             raise self._hint(exc) from None
         return handled
 
+    async def __aenter__(self) -> Tx:
+        self._single = Attempt(self._run, 0, last=True)
+        self.attempts = 1
+        return await self._single.__aenter__()
+
+    async def __aexit__(self, exc_type, exc, tb) -> bool:
+        assert self._single is not None
+        try:
+            handled = await self._single.__aexit__(exc_type, exc, tb)
+        except ConflictError as err:
+            raise self._hint(err) from None
+        if isinstance(exc, ConflictError):
+            raise self._hint(exc) from None
+        return handled
+
     def _hint(self, err: ConflictError) -> ConflictError:
-        """The conflict, saying how to retry: a ``with`` block runs once, whatever ``retries``."""
+        """The conflict, saying how to retry: a ``with`` block runs its body once, whatever
+        ``retries`` says, because a context manager cannot run its block again."""
+        if self._asynchronous:
+            loop = "`async for attempt in run.transaction(retries=N): async with attempt as tx: ...`"
+            call = "`await run.transaction(retries=N)(fn)`"
+        else:
+            loop = "`for attempt in run.transaction(retries=N): with attempt as tx: ...`"
+            call = "`run.transaction(retries=N)(fn)`"
         return ConflictError(
-            f"{err} (a `with run.transaction()` block runs once; to retry up to {self.retries} "
-            "times write `for attempt in run.transaction(retries=...): with attempt as tx: ...`)",
+            f"{err} (nothing was written. A `with run.transaction()` block is a single attempt: "
+            "Python cannot run a with-block's body again, so `retries` does not apply to it. "
+            f"To retry on conflict write {loop} or {call})",
             key=err.key,
             expected=err.expected,
             actual=err.actual,
