@@ -10,11 +10,21 @@ The agent runs again, given a *stand-in* for its run (``ReplayRun``) with the sa
 * writes (``put``, ``delete``, ``append_event``, ``trace``, ``end``, batches) are re-encoded and
   compared byte for byte with the recorded events (``projections.reencode``); a write that
   failed with ``ConflictError`` when recorded fails the same way again;
+* writes whose events depend on the namespace state (documents, indexes, vectors,
+  transactions, and batches holding any of them) are decided again by the namespace, with the
+  engine's own code, against the run's state right before its next recorded event — the state
+  the recorded request was decided against, since a request's events are consecutive — and
+  each event is compared with the recorded one by hash (``projections.redecide``, one call per
+  request). Their results (generated ``_id`` values, ``UpdateResult``, revs) are the recorded
+  write's;
 * reads answer as the run saw the namespace at that point of its history: the state right after
   the last recorded event replayed (through ``run_read(…, upto=seq)`` — a fork reads its branch).
   Exact for a run's own writes and for namespaces nobody else wrote to meanwhile; reads of keys
   that other agents changed concurrently are exact only when the agent made them through
-  ``run.call`` (then they are recorded like any outside input).
+  ``run.call`` (then they are recorded like any outside input). A transaction's reads
+  (``tx.get``) are answered right before the run's next recorded event instead: the state its
+  commit was checked against, so a transaction that was retried when recorded replays in one
+  attempt with what its successful attempt read.
 
 The first difference raises ``NonDeterminismError`` naming the recorded event (seq, type) and
 showing expected vs got — also when the agent caught it, since the error is remembered and
