@@ -55,6 +55,7 @@ from typing import TYPE_CHECKING, Any
 
 from journal.errors import ConflictError, ValidationError
 from projections.txn_commands import DELETE, TxnCheck, key_label, txn_key, txn_ops, user_key, write_op
+from swarmlog.flow import ready
 
 if TYPE_CHECKING:
     from swarmlog.handles import Run
@@ -101,12 +102,14 @@ class Tx:
 
     def get(self, key: Any, default: Any = None) -> Any:
         """The value of a KV key or the document at ``(collection, _id)`` (``default`` when
-        absent), as of the snapshot; your own buffered writes first."""
+        absent), as of the snapshot; your own buffered writes first. An awaitable of it with
+        the async client."""
         self._check()
         k = txn_key(key)
         if k in self._writes:
             value = self._writes[k]
-            return default if value is DELETE else value
+            value = default if value is DELETE else value
+            return ready(value) if getattr(self._run._backend, "is_async", False) else value
         return self._run._call("txn_read", k, then=lambda r: self._record(k, r, default))
 
     def _record(self, k: tuple, answer: tuple, default: Any) -> Any:
@@ -138,8 +141,9 @@ class Tx:
         self.put(key, DELETE)
 
     def commit(self) -> dict:
-        """Commit the buffered writes if nothing read has changed (``ConflictError`` otherwise).
-        Leaving the ``with`` block does this."""
+        """Commit the buffered writes if nothing read has changed (``ConflictError`` otherwise);
+        returns ``{key: new version}`` (an awaitable of it with the async client). Leaving the
+        ``with`` block does this."""
         self._check()
         self._done = True
         if not self._ops:

@@ -121,6 +121,7 @@ async def test_an_async_agent_with_transactions_replays_through_the_async_client
                         await intruder.put("counter", 100)
                     seen.append(n)
                     tx.put("counter", n + step)
+                    assert await tx.get("counter") == n + step  # its own write, awaited all the same
                     tx.put(("log", "last"), {"from": n})
             await run.collection("log").insert_one({"seen": seen[-1]})
             return attempt.tx.results
