@@ -246,3 +246,23 @@ def test_refolding_finds_a_document_or_vector_transition_the_live_state_got_wron
     assert reason in report.reason
     # The write healed the live state, so only the recorded transition still shows the bug.
     assert_store_sound(ns)
+
+
+def test_replaying_a_document_run_after_a_restart_from_snapshots_gives_the_same_reports(store_path):
+    settings = swarmlog.Settings(snapshot_every_events=5)  # snapshots fall inside the run
+    mem = swarmlog.open_local(store_path, settings=settings)
+    ns = mem.namespace("acme/support")
+    run, neighbour, recorded = _record(ns)
+    before = (ns.replay(run.run_id), _replayed(ns, run.run_id, memory_agent(neighbour)))
+    mem.close()
+
+    mem = swarmlog.open_local(store_path, settings=settings)
+    ns = mem.namespace("acme/support")
+    after = (ns.replay(run.run_id), _replayed(ns, run.run_id, memory_agent(neighbour)))
+
+    assert before[0].ok and after[0].ok and after[0].snapshots_compared >= 1
+    assert after[0].state_digest == before[0].state_digest
+    assert after[1] == before[1] and after[1][1] == recorded
+    assert neighbour.calls == 1
+    assert_store_sound(ns)
+    mem.close()
