@@ -101,7 +101,14 @@ class ProjectionSet:
             handlers = self._run_handlers  # another branch's event: it changes no shared state here
         handler = handlers.get(f[TYPE])
         if handler is not None:
-            handler(f, undo)
+            try:
+                handler(f, undo)
+            except (KeyError, IndexError, TypeError, ValueError) as exc:
+                # The engine never writes such an event (it decides against the same state); one
+                # found in a journal was damaged or forged: say so instead of a bare KeyError.
+                raise CorruptionError(
+                    f"event {seq} ({f[TYPE]}) cannot be folded into the state before it: {exc!r}"
+                ) from None
         if extra is not None and "fence" in extra:
             name, token = extra["fence"]
             if token > self.fences.get(name, 0):

@@ -409,3 +409,15 @@ def test_a_damaged_size_header_of_a_compressed_record_is_a_corruption_error(stor
             journal.canonical(2)
         with pytest.raises(swarmlog.CorruptionError, match="record 2"):
             list(journal.iter_canonical())
+
+
+def test_an_event_the_state_cannot_take_is_a_corruption_error_not_a_key_error():
+    from projections.state import ProjectionSet
+
+    state = ProjectionSet()
+    begin = [1, "x-1", 1 << 16, "r", "a", None, "run.begin", {"metadata": b"\x80"}, None, None, b"", None]
+    state.apply(begin)
+    # An idx.drop of a collection that never existed: a journal the engine could not have written.
+    drop = [2, "x-2", 2 << 16, "r", "a", None, "idx.drop", {"c": "nope", "field": "f"}, None, None, b"", None]
+    with pytest.raises(swarmlog.CorruptionError, match="event 2"):
+        state.apply(drop)
