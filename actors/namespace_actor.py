@@ -26,7 +26,7 @@ from typing import Any
 
 import ray
 
-from actors.wire import dumps, loads
+from actors.wire import compact_results, dumps, loads
 from journal.errors import SwarmlogError, ValidationError
 from journal.settings import Settings
 from projections.doc_reads import READ_METHODS as DOC_READ_METHODS
@@ -68,6 +68,13 @@ def _outcome(result: Any) -> tuple[str, Any]:
     return ("err", result) if isinstance(result, BaseException) else ("ok", result)
 
 
+def _write_outcome(request: Any, result: Any) -> tuple[str, Any]:
+    """A write's outcome with its results compact (``actors.wire.compact_results``)."""
+    if isinstance(result, BaseException):
+        return ("err", result)
+    return ("ok", compact_results(request, result))
+
+
 class NamespaceActor:
     """Hosts one ``NamespaceEngine``. Use it through ``swarmlog.connect``, not directly."""
 
@@ -76,13 +83,16 @@ class NamespaceActor:
         self._engine = NamespaceEngine(path, settings, name=name)
 
     def submit(self, request: bytes) -> bytes:
-        """Commit one pickled request (grouped with concurrent ones): pickled ``("ok", results)``
-        or ``("err", exc)``."""
-        return dumps(_outcome(self._engine.submit_many([loads(request)])[0]))
+        """Commit one pickled request (grouped with concurrent ones): pickled ``("ok", compact
+        results)`` or ``("err", exc)``."""
+        req = loads(request)
+        return dumps(_write_outcome(req, self._engine.submit_many([req])[0]))
 
     def submit_many(self, requests: bytes) -> bytes:
         """Commit a pickled list of requests (a client's coalesced writes); one outcome each."""
-        return dumps([_outcome(r) for r in self._engine.submit_many(loads(requests))])
+        reqs = loads(requests)
+        results = self._engine.submit_many(reqs)
+        return dumps([_write_outcome(q, r) for q, r in zip(reqs, results, strict=True)])
 
     def call(self, method: str, payload: bytes) -> bytes:
         """Call an engine read/inspection method with pickled ``(args, kwargs)``: pickled
