@@ -105,6 +105,10 @@ class NamespaceActor:
         except SwarmlogError as exc:
             return dumps(("err", exc))
 
+    def snapshot_seqs(self) -> list[int]:
+        """Seqs of the namespace's stored snapshots, oldest first (``replay_many`` plans with them)."""
+        return self._engine.journal.snapshot_seqs()
+
     def stats(self) -> dict:
         """Group-commit counters since this actor (re)started."""
         return {**self._engine.stats, "head": self._engine.head()}
