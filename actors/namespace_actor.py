@@ -81,6 +81,7 @@ class NamespaceActor:
     def __init__(self, name: str, path: str, settings: Settings):
         self.name = name
         self._engine = NamespaceEngine(path, settings, name=name)
+        self._engine.event_fields = True  # clients rebuild appended events (actors.wire)
 
     def submit(self, request: bytes) -> bytes:
         """Commit one pickled request (grouped with concurrent ones): pickled ``("ok", compact

@@ -22,8 +22,9 @@ from typing import Any
 import cloudpickle
 
 from journal.codec import unpack_value
-from journal.records import Event
+from journal.records import EXTRA, ID, PREV, TS, Event
 from projections.commands import AddTrace, Append, Request
+from projections.engine import EventFields
 from projections.traces import Trace
 
 
@@ -43,8 +44,9 @@ _EVENT, _TRACE, _AS_IS = "e", "t", "-"
 
 
 def compact_results(request: Request, results: list) -> tuple[str, list]:
-    """The results of ``request`` as ``(tags, items)``: an ``Event`` of an append whose identity
-    fields are the request's becomes ``(seq, id, ts, prev, hash, extra)``, a ``Trace`` of a trace
+    """The results of ``request`` as ``(tags, items)``: an ``EventFields`` of an append (what the
+    actor's engine answers), or an ``Event`` of an append whose identity fields are the
+    request's (a retried write's answer, read back from the journal) becomes ``(seq, id, ts, prev, hash, extra)``, a ``Trace`` of a trace
     operation ``(seq, event, ts)``; anything else travels as it is. Payload, data and source are
     the client's own packed bytes, which the engine decoded to build these objects."""
     tags: list[str] = []
@@ -52,7 +54,11 @@ def compact_results(request: Request, results: list) -> tuple[str, list]:
     run_id, agent, write_id, tool = request.run_id, request.agent, request.write_id, request.tool
     for op, r in zip(request.ops, results, strict=True):
         cls = type(r)
-        if (
+        if cls is EventFields:  # an append the engine answered without building the Event
+            f = r.fields
+            tags.append(_EVENT)
+            items.append((r.seq, f[ID], f[TS], f[PREV], r.hash, f[EXTRA]))
+        elif (
             cls is Event
             and type(op) is Append
             and r.type == op.type

@@ -6,7 +6,7 @@ import asyncio
 
 import swarmlog
 from actors.wire import compact_results, dumps, expand_results, loads
-from projections.commands import append_op, begin_op, make_request, put_op, trace_op
+from projections.commands import OpRef, append_op, begin_op, make_request, put_op, trace_op
 from tests.helpers import assert_store_sound
 
 
@@ -84,3 +84,28 @@ def test_coalesced_async_writes_get_the_journaled_events_back(ray_mem, store_pat
     written, stored = asyncio.run(asyncio.wait_for(swarm(), timeout=120))
     assert sorted(written, key=lambda e: e.seq) == stored
     assert_store_sound(ray_mem.namespace("wire-async"))
+
+
+def test_an_engine_answering_event_fields_gives_the_same_results_after_the_wire(mem):
+    ns = mem.namespace("fields")
+    run = ns.begin_run(run_id="r", agent="agent-1")
+    engine = mem._backend.engine("fields")
+    engine.event_fields = True  # as the Ray actor's engine answers
+    request = make_request(
+        "r",
+        "agent-1",
+        [
+            append_op("observation", {"seen": [1, 2]}, source={"channel": "slack"}),
+            trace_op("decision", {"choice": "a"}, event=OpRef(0)),
+            append_op("tool_call", {"q": "x"}, tool="search"),
+        ],
+        write_id="wf",
+    )
+    results = engine.submit(request)
+    expanded = _through_the_wire(request, results)
+    events = {e.seq: e for e in run.read_events()}
+    assert expanded[0] == events[results[0].seq] and expanded[2] == events[results[2].seq]
+    assert expanded[1] == ns.traces("r")[0] and expanded[1].event == results[0].seq
+    engine.event_fields = False
+    assert engine.submit(request) == expanded  # the retry, answered from the journal
+    assert_store_sound(ns)
