@@ -53,9 +53,12 @@ def test_planned_replay_many_reports_forks_unknown_and_repeated_runs_like_replay
         run.end(status="ok")
         ids.append(run.run_id)
     ns.snapshot()
+    a, b = ns.begin_run(run_id="p-a", agent="x"), ns.begin_run(run_id="p-b", agent="y")
+    for i in range(6):  # two runs whose events interleave: the sweep cannot carry one to the other
+        (a if i % 2 else b).put(f"shared/{i % 3}", i)
     fork = ns.fork("p-2", at=ns.run("p-2").info().last_seq - 1, new_run_id="p-2b")
     fork.append_event("note", {"branch": True})
-    asked = ["p-4", "p-2b", *ids, "missing", "p-1"]
+    asked = ["p-4", "p-2b", "p-b", *ids, "p-a", "missing", "p-1"]
 
     reports = ray_mem.replay_many("plan", asked, workers=2, progress=False)
 
