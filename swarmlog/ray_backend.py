@@ -160,7 +160,7 @@ class RayBackend:
                 return actor.wait_changed.remote(dumps((args, kwargs)))
             if method in COORDINATOR_MUTATIONS and kwargs.get("write_id") is None:
                 kwargs = {**kwargs, "write_id": self._auto_write_id()}
-        return actor.call.remote(method, dumps((args, kwargs)))
+        return actor.call.remote(dumps((method, args, kwargs)))
 
     def _timeout(self, method: str, args: tuple) -> float | None:
         # A watch legitimately blocks for its own timeout; allow for it on top of the deadline.
