@@ -564,7 +564,7 @@ class NamespaceEngine(EngineReads):
         seq, digest, fields = self._emit(
             req, op, op.type, _Ext(_PACKED, op.payload), op.payload, ts, extra, builder, undo
         )
-        if self.event_fields:
+        if getattr(self, "event_fields", False):  # (stand-ins for the engine may lack it)
             return EventFields(fields, digest), ["e", seq]
         return _event_from_live(fields, digest, op.payload), ["e", seq]
 
