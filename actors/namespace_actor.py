@@ -26,7 +26,7 @@ from typing import Any
 
 import ray
 
-from actors.wire import dumps, loads
+from actors.wire import compact_results, dumps, loads
 from journal.errors import SwarmlogError, ValidationError
 from journal.settings import Settings
 from projections.doc_reads import READ_METHODS as DOC_READ_METHODS
@@ -69,32 +69,48 @@ def _outcome(result: Any) -> tuple[str, Any]:
     return ("err", result) if isinstance(result, BaseException) else ("ok", result)
 
 
+def _write_outcome(request: Any, result: Any) -> tuple[str, Any]:
+    """A write's outcome with its results compact (``actors.wire.compact_results``)."""
+    if isinstance(result, BaseException):
+        return ("err", result)
+    return ("ok", compact_results(request, result))
+
+
 class NamespaceActor:
     """Hosts one ``NamespaceEngine``. Use it through ``swarmlog.connect``, not directly."""
 
     def __init__(self, name: str, path: str, settings: Settings):
         self.name = name
         self._engine = NamespaceEngine(path, settings, name=name)
+        self._engine.event_fields = True  # clients rebuild appended events (actors.wire)
 
     def submit(self, request: bytes) -> bytes:
-        """Commit one pickled request (grouped with concurrent ones): pickled ``("ok", results)``
-        or ``("err", exc)``."""
-        return dumps(_outcome(self._engine.submit_many([loads(request)])[0]))
+        """Commit one pickled request (grouped with concurrent ones): pickled ``("ok", compact
+        results)`` or ``("err", exc)``."""
+        req = loads(request)
+        return dumps(_write_outcome(req, self._engine.submit_many([req])[0]))
 
     def submit_many(self, requests: bytes) -> bytes:
         """Commit a pickled list of requests (a client's coalesced writes); one outcome each."""
-        return dumps([_outcome(r) for r in self._engine.submit_many(loads(requests))])
+        reqs = loads(requests)
+        results = self._engine.submit_many(reqs)
+        return dumps([_write_outcome(q, r) for q, r in zip(reqs, results, strict=True)])
 
-    def call(self, method: str, payload: bytes) -> bytes:
-        """Call an engine read/inspection method with pickled ``(args, kwargs)``: pickled
-        ``("ok", result)`` or ``("err", exc)``."""
+    def call(self, payload: bytes) -> bytes:
+        """Call an engine read/inspection method with pickled ``(method, args, kwargs)`` (one
+        argument: each further argument of a Ray call costs ~0.06 ms): pickled ``("ok",
+        result)`` or ``("err", exc)``."""
+        method, args, kwargs = loads(payload)
         if method not in CALLABLE:
             return dumps(("err", ValidationError(f"{method!r} is not a namespace method")))
-        args, kwargs = loads(payload)
         try:
             return dumps(("ok", getattr(self._engine, method)(*args, **kwargs)))
         except SwarmlogError as exc:
             return dumps(("err", exc))
+
+    def snapshot_seqs(self) -> list[int]:
+        """Seqs of the namespace's stored snapshots, oldest first (``replay_many`` plans with them)."""
+        return self._engine.journal.snapshot_seqs()
 
     def stats(self) -> dict:
         """Group-commit counters since this actor (re)started."""

@@ -478,6 +478,11 @@ class Journal:
             wb.delete(_Q.pack(old), h)
         self._db.write(wb, self._wopt)
 
+    def snapshot_seqs(self) -> list[int]:
+        """Seqs of the stored snapshots, oldest first, without reading them."""
+        self._check_open()
+        return sorted(_Q.unpack(k)[0] for k in self._cf["snapshots"].keys())  # noqa: SIM118
+
     def snapshots(self, upto: int | None = None) -> Iterator[tuple[int, bytes]]:
         """``(seq, blob)`` of stored snapshots, newest first, at or before ``upto``."""
         self._check_open()

@@ -96,6 +96,10 @@ class _Slot:
 class NamespaceEngine(EngineReads):
     """One namespace: its journal, its projections, its write path and its reads."""
 
+    # An append answers ``EventFields`` instead of an ``Event`` (whose payload it decodes) when
+    # set: for a caller that rebuilds the events from the request it sent (the Ray actor).
+    event_fields = False
+
     def __init__(
         self,
         path: str,
@@ -561,6 +565,8 @@ class NamespaceEngine(EngineReads):
         seq, digest, fields = self._emit(
             req, op, op.type, _Ext(_PACKED, op.payload), op.payload, ts, extra, builder, undo
         )
+        if getattr(self, "event_fields", False):  # (stand-ins for the engine may lack it)
+            return EventFields(fields, digest), ["e", seq]
         return _event_from_live(fields, digest, op.payload), ["e", seq]
 
     def _op_trace(self, req, op: AddTrace, builder, undo, extra, out):
@@ -914,6 +920,18 @@ def _fingerprint(req: Request) -> bytes:
     """What a write asked for, so a reused write id with different content is caught."""
     body = msgspec.msgpack.encode([req.run_id, req.agent, req.tool, req.ops, req.source, req.fence])
     return blake(body)[:16]
+
+
+class EventFields:
+    """An appended event as the engine encoded it: ``fields`` (canonical positions, the payload
+    still packed) and its ``hash``; ``seq`` lets a trace in the same write link to it."""
+
+    __slots__ = ("fields", "hash", "seq")
+
+    def __init__(self, fields: list, digest: bytes):
+        self.seq = fields[0]
+        self.fields = fields
+        self.hash = digest
 
 
 def _event_from_live(fields: list, digest: bytes, payload: bytes) -> Event:

@@ -28,7 +28,7 @@ from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
 from actors.coordinator_actor import coordinator_actor
 from actors.namespace_actor import namespace_actor
 from actors.naming import RAY_NAMESPACE, coordinator_actor_name, is_deployment_actor, namespace_actor_name
-from actors.wire import dumps, loads
+from actors.wire import dumps, expand_results, loads
 from journal import errors as journal_errors
 from journal.errors import NamespaceUnavailable, SwarmlogError
 from journal.settings import Settings
@@ -155,14 +155,12 @@ class RayBackend:
 
     def _ref(self, namespace: str, method: str, args: tuple, kwargs: dict) -> Any:
         actor = self.actor(namespace)
-        if method == "submit":
-            return actor.submit.remote(dumps(self._with_write_id(args[0])))
         if namespace == COORDINATOR:
             if method == "wait_changed":
                 return actor.wait_changed.remote(dumps((args, kwargs)))
             if method in COORDINATOR_MUTATIONS and kwargs.get("write_id") is None:
                 kwargs = {**kwargs, "write_id": self._auto_write_id()}
-        return actor.call.remote(method, dumps((args, kwargs)))
+        return actor.call.remote(dumps((method, args, kwargs)))
 
     def _timeout(self, method: str, args: tuple) -> float | None:
         # A watch legitimately blocks for its own timeout; allow for it on top of the deadline.
@@ -173,14 +171,21 @@ class RayBackend:
     # -- calls ---------------------------------------------------------------------------------
 
     def call(self, namespace: str, method: str, args: tuple, kwargs: dict, then: Any = None) -> Any:
+        request = None
         try:
-            ref = self._ref(namespace, method, args, kwargs)
+            if method == "submit":
+                request = self._with_write_id(args[0])
+                ref = self.actor(namespace).submit.remote(dumps(request))
+            else:
+                ref = self._ref(namespace, method, args, kwargs)
             status, value = loads(ray.get(ref, timeout=self._timeout(method, args)))
         except Exception as exc:
             self._forget(namespace, exc)
             raise translate_error(namespace, exc, self.timeout_s) from None
         if status == "err":
             raise value
+        if request is not None:
+            value = expand_results(request, value)
         return value if then is None else then(value)
 
     def coord(self, method: str, args: tuple, kwargs: dict, then: Any = None) -> Any:
@@ -318,7 +323,12 @@ class _Coalescer:
                     backend._forget(self.namespace, exc)
                     err = translate_error(self.namespace, exc, backend.timeout_s)
                     outcomes = [("err", err)] * len(group)
-                for (_, fut), out in zip(group, outcomes, strict=True):
+                for (request, fut), out in zip(group, outcomes, strict=True):
+                    if out[0] == "ok":
+                        try:
+                            out = ("ok", expand_results(request, out[1]))
+                        except Exception as exc:  # never leave a writer waiting
+                            out = ("err", exc)
                     if not fut.done():
                         fut.set_result(out)
         finally:
